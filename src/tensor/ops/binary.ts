@@ -1,0 +1,112 @@
+// Broadcasting binary ops (NumPy rules). Backward: one kernel per operand that sums the gradient over
+// the dims that operand was broadcast along (shaders/elementwise.wgsl `binary_backward`).
+
+import { Tensor, ShapeError } from '../tensor.ts';
+import { record } from '../tape.ts';
+import { bindable } from './layout.ts';
+import { dispatch1d, engineOf, assertDType, pad8, sameShape, fmt } from './util.ts';
+
+const CODES = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5 } as const;
+export type BinaryOp = keyof typeof CODES;
+
+export function broadcastShape(op: string, a: readonly number[], b: readonly number[]): number[] {
+  const r = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = a[a.length - r + i] ?? 1;
+    const db = b[b.length - r + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new ShapeError(op, `shapes ${fmt(a)} and ${fmt(b)} do not broadcast`);
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+/** Strides of `shape` (contiguous) aligned to `outShape`, 0 where broadcast. */
+function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+  const r = outShape.length;
+  const strides = new Array<number>(r).fill(0);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const k = r - shape.length + i;
+    strides[k] = shape[i] === 1 && outShape[k] !== 1 ? 0 : acc;
+    acc *= shape[i];
+  }
+  return strides;
+}
+
+function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  const e = engineOf(op, a, b);
+  assertDType(op, a, 'f32');
+  assertDType(op, b, 'f32');
+  const shape = broadcastShape(op, a.shape, b.shape);
+  const ab = bindable(a);
+  const bb = bindable(b);
+  const c = Tensor.empty(shape, 'f32', e);
+  const same = sameShape(a.shape, b.shape);
+  dispatch1d(
+    e,
+    'elementwise',
+    'binary',
+    { BOP: CODES[op], SAME_SHAPE: same },
+    { a: ab.binding(op), b: bb.binding(op), c: c.binding(op) },
+    { n: c.size, rank: shape.length, shape: pad8(shape, 1), a_strides: pad8(broadcastStrides(a.shape, shape)), b_strides: pad8(broadcastStrides(b.shape, shape)) },
+    c.size,
+  );
+  if (ab !== a) ab.dispose();
+  if (bb !== b) bb.dispose();
+  return record(op, [a, b], c, (saver) => {
+    // add/sub gradients do not depend on the operands; the kernel still binds them, so save them anyway
+    // only when needed.
+    const needsValues = op !== 'add' && op !== 'sub';
+    const as = needsValues ? saver.save(a) : null;
+    const bs = needsValues ? saver.save(b) : null;
+    return (g) => {
+      const gb = bindable(g);
+      const av = as ? bindable(as) : gb;
+      const bv = bs ? bindable(bs) : gb;
+      const grads = [a, b].map((t, which) => {
+        if (!t.requiresGrad) return null;
+        const gt = Tensor.empty(t.shape, 'f32', e);
+        const opShape = pad8([...new Array(shape.length - t.rank).fill(1), ...t.shape], 1);
+        dispatch1d(
+          e,
+          'elementwise',
+          'binary_backward',
+          { BOP: CODES[op], WHICH: which },
+          { g: gb.binding(op), a: av.binding(op), b: bv.binding(op), gop: gt.binding(op) },
+          {
+            n: t.size,
+            rank: shape.length,
+            r: t.size === 0 ? 0 : c.size / t.size,
+            shape: pad8(shape, 1),
+            op_shape: opShape,
+            a_strides: pad8(as ? broadcastStrides(a.shape, shape) : []),
+            b_strides: pad8(bs ? broadcastStrides(b.shape, shape) : []),
+          },
+          t.size,
+        );
+        return gt;
+      });
+      if (av !== as && av !== gb) av.dispose();
+      if (bv !== bs && bv !== gb) bv.dispose();
+      if (gb !== g) gb.dispose();
+      return grads;
+    };
+  });
+}
+
+export const add = (a: Tensor, b: Tensor) => binaryOp('add', a, b);
+export const sub = (a: Tensor, b: Tensor) => binaryOp('sub', a, b);
+export const mul = (a: Tensor, b: Tensor) => binaryOp('mul', a, b);
+export const div = (a: Tensor, b: Tensor) => binaryOp('div', a, b);
+export const maximum = (a: Tensor, b: Tensor) => binaryOp('maximum', a, b);
+export const minimum = (a: Tensor, b: Tensor) => binaryOp('minimum', a, b);
+
+/** acc += x in place (acc must be a contiguous, aligned, exclusively owned buffer: optimizer gradients). */
+export function accumulateInto(acc: Tensor, x: Tensor): void {
+  const e = engineOf('accumulateInto', acc, x);
+  if (!sameShape(acc.shape, x.shape)) throw new ShapeError('accumulateInto', `shapes ${fmt(acc.shape)} and ${fmt(x.shape)} differ`);
+  const xb = bindable(x);
+  dispatch1d(e, 'elementwise', 'accumulate', {}, { dst: acc.binding('accumulateInto'), src: xb.binding('accumulateInto') }, { n: acc.size, value: 0 }, acc.size);
+  if (xb !== x) xb.dispose();
+}

@@ -1,0 +1,11 @@
+// Every op, forward and backward side by side in its own file; this index is the one import for users.
+export * from './creation.ts';
+export * from './layout.ts';
+export * from './unary.ts';
+export * from './binary.ts';
+
+import { registerTapeOps } from '../tape.ts';
+import { ones } from './creation.ts';
+import { add, accumulateInto } from './binary.ts';
+
+registerTapeOps({ ones: (s) => ones(s), add, accumulateInto });

@@ -1,0 +1,98 @@
+// Unary and broadcasting binary ops: forward and backward vs the float64 reference, on odd shapes,
+// plus finite differences of the GPU forward on small shapes.
+import { describe, it } from 'vitest';
+import * as ops from '../../src/tensor/index.ts';
+import type { Tensor } from '../../src/tensor/index.ts';
+import { Nd, randn, uniform, unaryRef, binaryRef } from '../reference/nd.ts';
+import { expectClose, gpuGrads, finiteDiff } from '../helpers.ts';
+
+// f32 transcendental functions on the CPU adapters are accurate to a few ulp; 1e-5 relative leaves
+// room for tanh/exp near overflow while still catching a wrong formula.
+const FWD = { rtol: 1e-5, atol: 1e-6 };
+const BWD = { rtol: 1e-4, atol: 1e-5 };
+// Central differences in f32 with eps = 1e-2: truncation O(eps²·f''') and rounding O(ulp/eps).
+const FD = { rtol: 2e-2, atol: 2e-3 };
+
+const unaryCases: [string, (x: Tensor) => Tensor, (n: number) => number, number, number][] = [
+  ['relu', ops.relu, (v) => v, 0, 0],
+  ['gelu', ops.gelu, (v) => v, 0, 0],
+  ['sigmoid', ops.sigmoid, (v) => v, 0, 0],
+  ['tanh', ops.tanh, (v) => v, 0, 0],
+  ['exp', ops.exp, (v) => v, 0, 0],
+  ['log', ops.log, (v) => Math.abs(v) + 0.5, 0, 0],
+  ['neg', ops.neg, (v) => v, 0, 0],
+  ['sqrt', ops.sqrt, (v) => Math.abs(v) + 0.5, 0, 0],
+  ['square', ops.square, (v) => v, 0, 0],
+  ['abs', ops.abs, (v) => (Math.abs(v) < 0.05 ? v + 0.2 : v), 0, 0],
+  ['pow', (x) => ops.pow(x, 2.5), (v) => Math.abs(v) + 0.5, 2.5, 0],
+  ['affine', (x) => ops.affine(x, -1.5, 0.25), (v) => v, -1.5, 0.25],
+];
+
+describe('unary ops', () => {
+  for (const [name, f, domain, a, b] of unaryCases) {
+    for (const shape of [[1], [7, 33], [257, 5], [1000]]) {
+      it(`${name} ${JSON.stringify(shape)}`, async () => {
+        const x = randn(shape, 11 + shape[0]).map((v) => Math.fround(domain(v)));
+        const w = randn(shape, 99);
+        const { out, grads } = await gpuGrads(([t]) => f(t), [x], w);
+        const r = unaryRef[name];
+        expectClose(out.data, x.data.map((v) => r.f(v, a, b)), FWD, `${name} forward`);
+        expectClose(grads[0].data, x.data.map((v, i) => w.data[i] * r.df(v, a, b)), BWD, `${name} backward`);
+      });
+    }
+    it(`${name} finite differences`, async () => {
+      let x = randn([3, 5], 5).map((v) => Math.fround(domain(v)));
+      if (name === 'relu') x = x.map((v) => (Math.abs(v) < 0.05 ? v + 0.1 : v)); // away from the kink
+      const w = randn([3, 5], 6);
+      const { grads } = await gpuGrads(([t]) => f(t), [x], w);
+      const fd = await finiteDiff(([t]) => f(t), [x], 0, 1e-2, w);
+      expectClose(grads[0].data, fd, FD, `${name} vs finite differences`);
+    });
+  }
+});
+
+const binaryOps: [string, (a: Tensor, b: Tensor) => Tensor][] = [
+  ['add', ops.add],
+  ['sub', ops.sub],
+  ['mul', ops.mul],
+  ['div', ops.div],
+  ['maximum', ops.maximum],
+  ['minimum', ops.minimum],
+];
+const shapePairs: [number[], number[]][] = [
+  [[7, 33], [7, 33]],
+  [[257, 5], [5]],
+  [[1, 7, 1], [3, 1, 33]],
+  [[1000], [1]],
+  [[3, 1, 5], [2, 1]],
+];
+
+describe('binary ops with broadcasting', () => {
+  for (const [name, f] of binaryOps) {
+    for (const [sa, sb] of shapePairs) {
+      it(`${name} ${JSON.stringify(sa)} ⊙ ${JSON.stringify(sb)}`, async () => {
+        const a = randn(sa, 1);
+        // keep divisors away from 0
+        const b = name === 'div' ? uniform(sb, 2, 0.5, 2) : randn(sb, 2);
+        const ref0 = binaryRef(name, a, b);
+        const w = randn(ref0.out.shape, 3);
+        const ref = binaryRef(name, a, b, w);
+        const { out, grads } = await gpuGrads(([x, y]) => f(x, y), [a, b], w);
+        expectClose(out.data, ref.out.data, FWD, `${name} forward`);
+        // gradients summed over up to 1000 broadcast elements: f32 accumulation error grows with √n
+        expectClose(grads[0].data, ref.ga.data, { rtol: 1e-4, atol: 1e-4 }, `${name} grad a`);
+        expectClose(grads[1].data, ref.gb.data, { rtol: 1e-4, atol: 1e-4 }, `${name} grad b`);
+      });
+    }
+    it(`${name} finite differences`, async () => {
+      const a = randn([2, 3], 7);
+      const b = name === 'div' ? uniform([3], 8, 0.5, 2) : randn([3], 8);
+      const w = randn([2, 3], 9);
+      const { grads } = await gpuGrads(([x, y]) => f(x, y), [a, b], w);
+      for (const which of [0, 1]) {
+        const fd = await finiteDiff(([x, y]) => f(x, y), [a, b], which, 1e-2, w);
+        expectClose(grads[which].data, fd, FD, `${name} d/d${which ? 'b' : 'a'} vs finite differences`);
+      }
+    });
+  }
+});
