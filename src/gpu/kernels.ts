@@ -51,7 +51,8 @@ export class KernelError extends Error {
 
 let sourceLoader: (name: string) => string = defaultLoader;
 
-function defaultLoader(name: string): string {
+/** The built-in source lookup (shaders/ in Node, the generated bundle in the browser). */
+export function defaultLoader(name: string): string {
   const bundled = SHADER_BUNDLE[name];
   const fs = nodeFs();
   if (fs) {
