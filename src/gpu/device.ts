@@ -77,10 +77,19 @@ async function createGpu(want: AdapterKind | 'auto', quiet: boolean): Promise<Gp
 
 type Attempt = { kind: AdapterKind; run: () => Promise<Gpu | null> };
 
+/** Every Dawn instance we create, including probes that found no adapter: Dawn must not see them collected. */
+const dawnInstances: unknown[] = [];
+
 async function createNodeGpu(want: AdapterKind | 'auto'): Promise<Gpu> {
-  const { create, globals } = (await import('webgpu')) as unknown as {
+  const dawn = (await import('webgpu')) as unknown as {
     create: (flags: string[]) => GPU;
     globals: Record<string, unknown>;
+  };
+  const globals = dawn.globals;
+  const create = (flags: string[]) => {
+    const g = dawn.create(flags);
+    dawnInstances.push(g);
+    return g;
   };
   // GPUBufferUsage & co. are globals in a browser; Dawn's package hands them to us.
   for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
