@@ -39,9 +39,13 @@ export function tidy<R extends Returned>(fn: () => R): R {
     if (result && typeof (result as { then?: unknown }).then === 'function') {
       throw new Error('tidy(fn): fn returned a Promise; tidy is synchronous (create tensors, then await outside)');
     }
-  } finally {
+  } catch (e) {
+    // Nothing is returned on a throw: free everything the scope made, so an error leaks no memory.
     stack.pop();
+    for (const t of scope) t.dispose();
+    throw e;
   }
+  stack.pop();
   const returned = new Set<Tensor>();
   collect(result, returned);
   for (const t of scope) {

@@ -98,6 +98,15 @@ describe('tape', () => {
     expect(() => tidy(() => Promise.resolve() as never)).toThrow(/Promise/);
   });
 
+  it('tidy frees its tensors when fn throws (leak check)', () => {
+    expect(() =>
+      tidy(() => {
+        exp(tensor([1, 2, 3]));
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+  });
+
   it('names disposed tensors and foreign devices in errors', () => {
     const a = tensor([1, 2]);
     a.dispose();

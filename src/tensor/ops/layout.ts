@@ -1,7 +1,7 @@
 // Views and copies: reshape, transpose, slice (views, no copy), contiguous (the strided copy kernel),
 // concat. Backward of a view is the inverse view of the gradient.
 
-import { Tensor, ShapeError, sizeOf, contiguousStrides, checkShape } from '../tensor.ts';
+import { Tensor, ShapeError, sizeOf, contiguousStrides } from '../tensor.ts';
 import { record } from '../tape.ts';
 import { dispatch1d, engineOf, pad8, fmt, normAxis } from './util.ts';
 
@@ -27,7 +27,7 @@ function copyInto(src: Tensor, dst: Tensor, dstStrides: readonly number[], dstOf
   );
 }
 
-/** A contiguous, aligned copy of `t` (or `t` itself, re-wrapped, when it already is one). */
+/** A contiguous copy of `t` at offset 0 (always a copy: callers that can use `t` as is call `bindable`). */
 export function contiguous(t: Tensor): Tensor {
   engineOf('contiguous', t);
   const out = Tensor.empty(t.shape, t.dtype, t.engine);
@@ -44,12 +44,13 @@ export function reshape(t: Tensor, shape: readonly number[]): Tensor {
   engineOf('reshape', t);
   const s = [...shape];
   const neg = s.indexOf(-1);
+  if (s.filter((d) => d === -1).length > 1) throw new ShapeError('reshape', `cannot reshape ${fmt(t.shape)} to ${fmt(shape)}: at most one -1`);
   if (neg >= 0) {
     const rest = sizeOf(s.filter((_, i) => i !== neg));
     if (rest === 0 || t.size % rest !== 0) throw new ShapeError('reshape', `cannot reshape ${fmt(t.shape)} to ${fmt(shape)}`);
     s[neg] = t.size / rest;
   }
-  checkShape(s, 'reshape');
+  if (s.some((d) => !Number.isInteger(d) || d < 0)) throw new ShapeError('reshape', `cannot reshape ${fmt(t.shape)} to ${fmt(shape)}: bad dimension`);
   if (sizeOf(s) !== t.size) throw new ShapeError('reshape', `cannot reshape ${fmt(t.shape)} (${t.size} elements) to ${fmt(shape)}`);
   const src = t.isContiguous() ? t : contiguous(t);
   const out = src.view(s, contiguousStrides(s), src.offset);
@@ -77,6 +78,7 @@ export function transpose(t: Tensor, perm?: readonly number[]): Tensor {
 
 /** Swap the last two axes. */
 export function T(t: Tensor): Tensor {
+  if (t.rank < 2) throw new ShapeError('T', `needs at least 2 axes, got ${fmt(t.shape)}`);
   const p = t.shape.map((_, i) => i);
   [p[t.rank - 2], p[t.rank - 1]] = [p[t.rank - 1], p[t.rank - 2]];
   return transpose(t, p);
@@ -85,7 +87,7 @@ export function T(t: Tensor): Tensor {
 /** Elements [start, end) along `axis`: a view. */
 export function slice(t: Tensor, axis: number, start: number, end: number): Tensor {
   engineOf('slice', t);
-  const ax = normAxis('slice', axis, t.rank);
+  const ax = normAxis('slice', axis, t.shape);
   const d = t.shape[ax];
   if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= d)) {
     throw new ShapeError('slice', `range [${start}, ${end}) is out of bounds for axis ${axis} of ${fmt(t.shape)}`);
@@ -114,7 +116,7 @@ export function fillZero(t: Tensor): void {
 export function concat(ts: readonly Tensor[], axis: number): Tensor {
   if (ts.length === 0) throw new ShapeError('concat', 'no tensors given');
   const e = engineOf('concat', ...ts);
-  const ax = normAxis('concat', axis, ts[0].rank);
+  const ax = normAxis('concat', axis, ts[0].shape);
   for (const t of ts) {
     if (t.rank !== ts[0].rank || t.shape.some((d, i) => i !== ax && d !== ts[0].shape[i]) || t.dtype !== ts[0].dtype) {
       throw new ShapeError('concat', `shapes ${ts.map((x) => fmt(x.shape) + ' ' + x.dtype).join(', ')} differ outside axis ${axis}`);

@@ -54,8 +54,12 @@ export function fmt(shape: readonly number[]): string {
 }
 
 /** Normalise a possibly negative axis. */
-export function normAxis(op: string, axis: number, rank: number): number {
+export function normAxis(op: string, axis: number, shapeOrRank: readonly number[] | number): number {
+  const rank = typeof shapeOrRank === 'number' ? shapeOrRank : shapeOrRank.length;
   const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ShapeError(op, `axis ${axis} is out of range for rank ${rank}`);
+  if (!Number.isInteger(a) || a < 0 || a >= rank) {
+    const what = typeof shapeOrRank === 'number' ? `rank ${rank}` : `${fmt(shapeOrRank)} (rank ${rank})`;
+    throw new ShapeError(op, `axis ${axis} is out of range for ${what}`);
+  }
   return a;
 }
