@@ -9,3 +9,9 @@ import { ones } from './creation.ts';
 import { add, accumulateInto } from './binary.ts';
 
 registerTapeOps({ ones: (s) => ones(s), add, accumulateInto });
+export * from './reduce.ts';
+export * from './softmax.ts';
+export * from './gather.ts';
+export * from './dropout.ts';
+export * from './matmul.ts';
+export * from './norm.ts';
