@@ -27,6 +27,8 @@ export interface PoolStats {
   buffersInUse: number;
   /** Tensors created and not yet disposed (maintained by the tensor layer). */
   liveTensors: number;
+  /** Highest bytesInUse since creation or the last resetPeak(). */
+  peakBytesInUse: number;
 }
 
 export class OutOfMemoryError extends Error {
@@ -43,6 +45,7 @@ export class BufferPool {
   private sizes = new WeakMap<GPUBuffer, number>();
   private held = 0;
   private used = 0;
+  private peak = 0;
   liveTensors = 0;
 
   constructor(
@@ -63,6 +66,7 @@ export class BufferPool {
     }
     this.inUse.add(buf);
     this.used += size;
+    if (this.used > this.peak) this.peak = this.used;
     return buf;
   }
 
@@ -92,14 +96,19 @@ export class BufferPool {
   }
 
   stats(): PoolStats {
-    return { bytesInUse: this.used, bytesHeld: this.held, buffersInUse: this.inUse.size, liveTensors: this.liveTensors };
+    return { bytesInUse: this.used, bytesHeld: this.held, buffersInUse: this.inUse.size, liveTensors: this.liveTensors, peakBytesInUse: this.peak };
+  }
+
+  /** Start a new peak measurement from what is in use now (tests assert an op's extra memory with it). */
+  resetPeak(): void {
+    this.peak = this.used;
   }
 
   /**
    * Throws if buffers or tensors are live beyond `baseline` (what was live before the code under test).
    * Used by the vitest afterEach in test/setup.ts.
    */
-  checkLeaks(baseline: PoolStats = { bytesInUse: 0, bytesHeld: 0, buffersInUse: 0, liveTensors: 0 }): void {
+  checkLeaks(baseline: Pick<PoolStats, 'bytesInUse' | 'buffersInUse' | 'liveTensors'> = { bytesInUse: 0, buffersInUse: 0, liveTensors: 0 }): void {
     const s = this.stats();
     if (s.buffersInUse !== baseline.buffersInUse || s.liveTensors !== baseline.liveTensors || s.bytesInUse !== baseline.bytesInUse) {
       throw new Error(

@@ -53,3 +53,17 @@ describe('buffer pool', () => {
     expect(() => pool.acquire(max + 1)).toThrow(/GPU out of memory: asked for \d+ bytes while the pool holds 0 bytes/);
   });
 });
+
+describe('peak tracking', () => {
+  it('records the highest bytes in use until resetPeak', () => {
+    const pool = new BufferPool(engine().device);
+    const a = pool.acquire(1000);
+    const b = pool.acquire(1000);
+    pool.release(a);
+    pool.release(b);
+    expect(pool.stats().peakBytesInUse).toBe(2048);
+    pool.resetPeak();
+    expect(pool.stats().peakBytesInUse).toBe(0);
+    pool.trim(0);
+  });
+});
