@@ -9,6 +9,8 @@ type Bench = { run: (args: BenchArgs) => Promise<void> };
 
 const BENCHES: Record<string, { about: string; load: () => Promise<Bench> }> = {
   matmul: { about: 'matmul kernel lab: v1–v4 sweep vs tfjs-webgpu', load: () => import('./matmul.ts') },
+  infonce: { about: 'fused InfoNCE vs the unfused composition, forward+backward', load: () => import('./infonce.ts') },
+  attention: { about: 'SAL (window + block + selective + gate) vs dense causal attention, forward+backward', load: () => import('./attention.ts') },
 };
 
 const USAGE = `usage: npm run bench -- [${Object.keys(BENCHES).join('|')}] [--quick] [--json FILE] [--shapes MxNxK,...]

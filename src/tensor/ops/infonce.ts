@@ -1,0 +1,295 @@
+// Fused InfoNCE (shaders/infonce.wgsl): contrastive loss and full-catalog / sampled softmax
+// cross-entropy in one family (DESIGN.md §4; MUFASA eq. 1 and 4, the SAL user–item loss).
+//
+// Why fused: the unfused composition (normalise → matmul → log-softmax → pick) materialises the N×M
+// score matrix and its gradient (330 MB each at N = 4096, M = 20000); this op keeps only O((N+M)·d):
+// the forward stores the per-row log-sum-exp [N], the backward recomputes every score tile from it
+// (Inf-CL, Chen et al. 2024; cut cross-entropy, Wijmans et al. 2024), one kernel per anchor row and
+// one per candidate column, so gradients are deterministic without atomics (DESIGN.md §3).
+//
+// The normalised, 1/τ-scaled and noise-perturbed rows (Â [N, ⌈d/4⌉·4], ĉ [M, ⌈d/4⌉·4]) are built by
+// two prep kernels in the forward and rebuilt in the backward rather than saved: O((N+M)·d) work
+// against the O(N·M·d) of the score kernels, and nothing but lse stays alive between the passes.
+// The Gaussian perturbation of L_fus-cl (eq. 4) is drawn in-kernel from the Philox stream with the
+// randNormal convention (element (j, k) = stream element offset + j·d + k), so the backward redraws
+// the same ε and no noise tensor exists.
+//
+// Speed, measured here (bench/infonce.ts, forward+backward, cosine; 2 cores shared with other jobs,
+// load average ~3, so noisy): the fused step is NOT the 3× win the issue targets on the CPU adapters.
+// llvmpipe: 1024×1024×128 336 ms fused vs 280 ms unfused, 256×1682×64 93 vs 104 ms, 4096×20000×64
+// 15.1 s fused while the unfused graph cannot even bind its 328 MB score buffer
+// (maxStorageBufferBindingSize 128 MiB). SwiftShader (--quick): 4.3 s vs 1.25 s and 0.59 vs 0.38 s.
+// The thread-per-row score loops run ~2.5× below the register-blocked matmul per FLOP and the
+// backward scores twice (rows, columns). What it buys today is memory: 2 MiB peak vs 25 MiB at
+// 1024×1024×128, O((N+M)·d) at any M.
+
+import { Tensor, TensorError, ShapeError } from '../tensor.ts';
+import { record } from '../tape.ts';
+import { bindable, slice, contiguous } from './layout.ts';
+import { zeros } from './creation.ts';
+import { engineOf, assertDType, fmt } from './util.ts';
+import type { Engine } from '../../gpu/engine.ts';
+import type { BufferBinding } from '../../gpu/stream.ts';
+
+export interface InfoNCENoise {
+  /** Standard deviation σ of the perturbation ε ~ N(0, σ²). */
+  sigma: number;
+  seed: number;
+  /** Stream offset of element (0, 0) (default 0); element (j, k) uses offset + j·d + k. */
+  offset?: number;
+}
+
+export interface InfoNCEOptions {
+  temperature: number;
+  /** Score with cosine similarity (rows L2-normalised, eps 1e-12 as l2Normalize); default true. */
+  cosine?: boolean;
+  /** i32 [N]: row i's positive candidate; default i (needs M ≥ N). Must lie in [0, M). */
+  positives?: Tensor;
+  /** f32 [M]: subtracted from every logit of candidate j (sampled-softmax correction, Yi et al. 2019). */
+  logQ?: Tensor;
+  /** i32 [N]: id of row i's positive (default candidateIds[positive]). Needs candidateIds. */
+  anchorIds?: Tensor;
+  /** i32 [M]: a candidate j ≠ pos_i with the positive's id is not a negative of row i (excluded). */
+  candidateIds?: Tensor;
+  /** Perturb candidates c̃_j = c_j + ε_j, ε ~ N(0, σ²) from the Philox stream (no gradient through ε). */
+  noise?: InfoNCENoise;
+}
+
+const EPS = 1e-12;
+/** Rows of ⌈d/4⌉ ≤ MAXQ vec4s are held in registers by the score loops (MAXQ in the WGSL). */
+const MAXQ = 32;
+const TWO32 = 2 ** 32;
+/** Threads per workgroup: one thread per row, no barriers (reduce.ts pickRowConfig). */
+const WG = 64;
+
+function split64(op: string, what: string, v: number): [number, number] {
+  if (!Number.isSafeInteger(v) || v < 0) throw new TensorError(`${op}: ${what} must be a non-negative safe integer, got ${v}`);
+  return [v % TWO32, Math.floor(v / TWO32)];
+}
+
+interface Plan {
+  e: Engine;
+  N: number;
+  M: number;
+  d: number;
+  D4: number;
+  constants: Record<string, number | boolean>;
+  params: Record<string, number | number[]>;
+  tau: number;
+}
+
+function checkVec(op: string, t: Tensor | undefined, name: string, len: number, dtype: 'f32' | 'i32', shapes: string): void {
+  if (!t) return;
+  assertDType(op, t, dtype);
+  if (t.rank !== 1 || t.shape[0] !== len) throw new ShapeError(op, `${name} has shape ${fmt(t.shape)}; expected [${len}] for ${shapes}`);
+}
+
+function plan(op: string, anchors: Tensor, candidates: Tensor, o: InfoNCEOptions): Plan {
+  const opt = [o.positives, o.logQ, o.anchorIds, o.candidateIds].filter((t): t is Tensor => !!t);
+  const e = engineOf(op, anchors, candidates, ...opt);
+  assertDType(op, anchors, 'f32');
+  assertDType(op, candidates, 'f32');
+  const shapes = `anchors ${fmt(anchors.shape)}, candidates ${fmt(candidates.shape)}`;
+  if (anchors.rank !== 2 || candidates.rank !== 2 || anchors.shape[1] !== candidates.shape[1]) {
+    throw new ShapeError(op, `expected anchors [N, d] and candidates [M, d] with the same d; got ${shapes}`);
+  }
+  const [N, d] = anchors.shape;
+  const M = candidates.shape[0];
+  if (M === 0 && N > 0) throw new ShapeError(op, `no candidates: ${shapes}`);
+  if (!o.positives && M < N) throw new ShapeError(op, `without positives row i's positive is candidate i, so M ≥ N is needed; got ${shapes}`);
+  checkVec(op, o.positives, 'positives', N, 'i32', shapes);
+  checkVec(op, o.logQ, 'logQ', M, 'f32', shapes);
+  checkVec(op, o.anchorIds, 'anchorIds', N, 'i32', shapes);
+  checkVec(op, o.candidateIds, 'candidateIds', M, 'i32', shapes);
+  if (o.anchorIds && !o.candidateIds) throw new TensorError(`${op}: anchorIds needs candidateIds (the ids of the candidates it is compared with)`);
+  const tau = o.temperature;
+  if (!(Number.isFinite(tau) && tau > 0)) throw new TensorError(`${op}: temperature must be a finite number > 0, got ${tau}`);
+  let noise = { lane0: 0, block0: [0, 0], key: [0, 0], sigma: 0 };
+  if (o.noise) {
+    const { sigma, seed, offset = 0 } = o.noise;
+    if (!(Number.isFinite(sigma) && sigma >= 0)) throw new TensorError(`${op}: noise.sigma must be finite and ≥ 0, got ${sigma}`);
+    split64(op, 'noise.offset', offset);
+    if (!Number.isSafeInteger(offset + M * d)) throw new TensorError(`${op}: noise.offset ${offset} + ${M * d} elements passes 2^53`);
+    noise = { lane0: offset % 4, block0: split64(op, 'noise.offset', Math.floor(offset / 4)), key: split64(op, 'noise.seed', seed), sigma };
+  }
+  if (M * d + 4 > TWO32 || N * d + 4 > TWO32) throw new ShapeError(op, `${shapes} has more than 2^32 elements`);
+  const D4 = Math.max(1, Math.ceil(d / 4));
+  return {
+    e,
+    N,
+    M,
+    d,
+    D4,
+    constants: {
+      WG,
+      D4,
+      COSINE: o.cosine ?? true,
+      HAS_POS: !!o.positives,
+      HAS_LOGQ: !!o.logQ,
+      MASK: !!o.candidateIds,
+      HAS_AKEY: !!o.anchorIds,
+      NOISE: !!o.noise && o.noise.sigma > 0,
+      QREG: D4 <= MAXQ,
+    },
+    params: { n: N, m: M, d, inv_tau: 1 / tau, tau, eps: EPS, ...noise },
+    tau,
+  };
+}
+
+/** Bindable copies of the inputs; `release()` disposes the copies that were made. */
+function bindInputs(tensors: (Tensor | undefined)[]): { ts: (Tensor | undefined)[]; release: () => void } {
+  const ts = tensors.map((t) => (t ? bindable(t) : undefined));
+  return {
+    ts,
+    release: () => ts.forEach((b, i) => b && b !== tensors[i] && b.dispose()),
+  };
+}
+
+interface Prepped {
+  ahat: Tensor;
+  rinfo: Tensor;
+  chat: Tensor;
+  cinfo: Tensor;
+  dispose(): void;
+}
+
+/** Â, row records, ĉ (with noise), column records: the forward's and the backward's first step. */
+function prep(op: string, p: Plan, a: Tensor, c: Tensor, pos?: Tensor, logQ?: Tensor, aIds?: Tensor, cIds?: Tensor, rows = true): Prepped {
+  const { e, N, M, D4 } = p;
+  const ahat = Tensor.empty([N, D4 * 4], 'f32', e);
+  const rinfo = Tensor.empty([N, 4], 'f32', e);
+  const chat = Tensor.empty([M, D4 * 4], 'f32', e);
+  const cinfo = Tensor.empty([M, 4], 'f32', e);
+  // Absent optional inputs: any bound buffer will do, the kernel never reads it (override constants).
+  const dummy = a.binding(op);
+  if (rows) {
+    e.stream.dispatch(
+      e.kernels.get('infonce', 'prep_rows', p.constants),
+      { anc: a.binding(op), pos: pos?.binding(op) ?? dummy, akey: aIds?.binding(op) ?? dummy, ckey: cIds?.binding(op) ?? dummy, ahat_out: ahat.binding(op), rinfo_out: rinfo.binding(op) },
+      p.params,
+      e.grid(Math.ceil(N / WG)),
+    );
+  }
+  e.stream.dispatch(
+    e.kernels.get('infonce', 'prep_cols', p.constants),
+    { cand: c.binding(op), logq: logQ?.binding(op) ?? dummy, ckey: cIds?.binding(op) ?? dummy, chat_out: chat.binding(op), cinfo_out: cinfo.binding(op) },
+    p.params,
+    e.grid(Math.ceil(M / WG)),
+  );
+  return { ahat, rinfo, chat, cinfo, dispose: () => [ahat, rinfo, chat, cinfo].forEach((t) => t.dispose()) };
+}
+
+/** vec4 columns per backward dispatch: the kernels' private accumulator (MAXKC in the WGSL). */
+const MAXKC = 32;
+
+/**
+ * One gradient (anchors: rows, candidates: cols) in ⌈D4/MAXKC⌉ dispatches; with cosine and more
+ * than one chunk the normalisation backward runs afterwards (finish_norm) on the chunks' output.
+ */
+function backwardPass(
+  op: string,
+  p: Plan,
+  entry: 'backward_rows' | 'backward_cols',
+  out: 'da' | 'dc',
+  common: Record<string, BufferBinding>,
+  xhat: Tensor,
+  info: Tensor,
+  scale: number,
+  rows: number,
+): Tensor {
+  const { e, d, D4 } = p;
+  const cosine = p.constants.COSINE as boolean;
+  const chunks = Math.ceil(D4 / MAXKC);
+  const KC = Math.min(D4, MAXKC);
+  const EPI = cosine && chunks === 1;
+  const result = Tensor.empty([rows, d], 'f32', e);
+  const raw = cosine && !EPI ? Tensor.empty([rows, d], 'f32', e) : result;
+  const grid = e.grid(Math.ceil((entry === 'backward_rows' ? p.N : p.M) / WG));
+  for (let c = 0; c < chunks; c++) {
+    const k = e.kernels.get('infonce', entry, { ...p.constants, KC, EPI, K0: c * MAXKC });
+    e.stream.dispatch(k, { ...common, [out]: raw.binding(op) }, { n: p.N, m: p.M, d, inv_tau: 1 / p.tau, tau: p.tau, eps: EPS }, grid);
+  }
+  if (raw !== result) {
+    e.stream.dispatch(
+      e.kernels.get('infonce', 'finish_norm', { WG, D4 }),
+      { xh: xhat.binding(op), info: info.binding(op), graw: raw.binding(op), gout: result.binding(op) },
+      { rows, d, scale, eps: EPS },
+      grid,
+    );
+    raw.dispose();
+  }
+  return result;
+}
+
+/**
+ * Per-row InfoNCE / softmax cross-entropy loss [N] (the caller takes `mean()`):
+ *   ℓ_i = −s_{i,pos_i} + log Σ_j exp(s_ij),   s_ij = sim(a_i, c̃_j)/τ − logQ_j,
+ * sim the cosine (default) or the dot product, the sum over every candidate j except those masked by
+ * ids. With candidates = the whole catalog it is the full softmax cross-entropy. Gradients flow to
+ * anchors and candidates (through the normalisation; the noise has none); the N×M score matrix is
+ * never allocated.
+ */
+export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOptions): Tensor {
+  const op = 'infoNCE';
+  const p = plan(op, anchors, candidates, opts);
+  const { e, N, M } = p;
+  const loss = Tensor.empty([N], 'f32', e);
+  const lse = Tensor.empty([N], 'f32', e);
+  if (N > 0) {
+    const ins = bindInputs([anchors, candidates, opts.positives, opts.logQ, opts.anchorIds, opts.candidateIds]);
+    const [a, c, pos, logQ, aIds, cIds] = ins.ts;
+    const pr = prep(op, p, a!, c!, pos, logQ, aIds, cIds);
+    e.stream.dispatch(
+      e.kernels.get('infonce', 'forward', p.constants),
+      { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op), loss: loss.binding(op), lse_out: lse.binding(op) },
+      p.params,
+      e.grid(Math.ceil(N / WG)),
+    );
+    pr.dispose();
+    ins.release();
+  }
+  const out = record(op, [anchors, candidates], loss, (saver) => {
+    const sa = saver.save(anchors);
+    const sc = saver.save(candidates);
+    const extra = [opts.positives, opts.logQ, opts.anchorIds, opts.candidateIds].map((t) => (t ? saver.save(t) : undefined));
+    const sl = saver.save(lse);
+    return (g) => {
+      // N = 0: no row sees any candidate, so d(candidates) is exactly zero.
+      if (N === 0) return [anchors.requiresGrad ? Tensor.empty(anchors.shape, 'f32', e) : null, candidates.requiresGrad ? zeros(candidates.shape, { engine: e }) : null];
+      const ins = bindInputs([sa, sc, ...extra, g]);
+      const [a, c, pos, logQ, aIds, cIds, gb] = ins.ts;
+      const pr = prep(op, p, a!, c!, pos, logQ, aIds, cIds);
+      const common = { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op), g: gb!.binding(op), lse: sl.binding(op) };
+      const da = anchors.requiresGrad ? backwardPass(op, p, 'backward_rows', 'da', common, pr.ahat, pr.rinfo, p.tau, N) : null;
+      const dc = candidates.requiresGrad ? backwardPass(op, p, 'backward_cols', 'dc', common, pr.chat, pr.cinfo, 1, M) : null;
+      pr.dispose();
+      ins.release();
+      return [da, dc];
+    };
+  });
+  // The node (if any) holds its own alias of lse; ours goes now.
+  lse.dispose();
+  return out;
+}
+
+/**
+ * The perturbed candidates c̃ = c + σ·ε exactly as infoNCE draws them (unnormalised), for tests and
+ * diagnostics; no gradient.
+ */
+export function infoNCENoise(candidates: Tensor, noise: InfoNCENoise): Tensor {
+  const op = 'infoNCENoise';
+  const p = plan(op, candidates, candidates, { temperature: 1, cosine: false, noise });
+  const c = bindable(candidates);
+  const pr = prep(op, p, c, c, undefined, undefined, undefined, undefined, false);
+  if (c !== candidates) c.dispose();
+  const padded = pr.chat;
+  pr.ahat.dispose();
+  pr.rinfo.dispose();
+  pr.cinfo.dispose();
+  if (p.D4 * 4 === p.d) return padded;
+  const view = slice(padded, 1, 0, p.d);
+  const out = contiguous(view);
+  view.dispose();
+  padded.dispose();
+  return out;
+}
