@@ -15,3 +15,6 @@ export * from './gather.ts';
 export * from './dropout.ts';
 export * from './matmul.ts';
 export * from './norm.ts';
+export * from './losses.ts';
+export * from './infonce.ts';
+export * from './attention.ts';

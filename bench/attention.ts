@@ -1,0 +1,81 @@
+// Attention benchmark (issue #3 §5): the whole SAL layer (window + block + selective branches and the
+// gate, src/model/sal.ts) against dense causal self-attention as SASRec uses it (Q/K/V projections +
+// the engine's causalAttention), forward + backward, on every position of every sequence.
+// Batch 64, d = 64, bs = 8, k = 4, L = 50, 200, 800. Targets (benchmark goals): sparse ≥ 3× faster at
+// L = 200 and ≥ 6× at L = 800, and sparse cost from L = 200 to 800 grows ≤ 5×.
+
+import { initEngine } from '../src/gpu/engine.ts';
+import type { Engine } from '../src/gpu/engine.ts';
+import { tensor, tidy, linear, causalAttention } from '../src/tensor/index.ts';
+import type { Tensor } from '../src/tensor/index.ts';
+import { SAL } from '../src/model/sal.ts';
+import { seededRandom, normalArray, xavierUniform } from '../src/nn/init.ts';
+import type { BenchArgs } from './lib/args.ts';
+import { timeInterleaved, median } from './lib/timing.ts';
+import { markdownTable, fmtNum } from './lib/table.ts';
+import { writeJson, machineInfo, currentLoad } from './lib/json.ts';
+
+interface Row {
+  L: number;
+  batch: number;
+  adapter: string;
+  sparse_ms: number;
+  dense_ms: number;
+  speedup: number;
+}
+
+/** Forward + backward of `f` on a fresh input gradient, ending in a GPU sync. */
+function step(e: Engine, h: Tensor, f: () => Tensor): () => Promise<void> {
+  return async () => {
+    const out = f();
+    const g = tidy(() => tensor(new Float32Array(out.size).fill(1 / out.size), [...out.shape], { engine: e }));
+    out.backward(g);
+    g.dispose();
+    out.dispose();
+    h.grad?.dispose();
+    h.grad = null;
+    await e.stream.sync();
+  };
+}
+
+export async function run(args: BenchArgs): Promise<void> {
+  const e = await initEngine();
+  const B = args.quick ? 8 : 64;
+  const d = 64;
+  const Ls = (args.quick ? [50, 200] : [50, 200, 800]).filter((L) => !args.shapes.length || args.shapes.includes(String(L)));
+  const reps = args.quick ? { warmup: 1, reps: 2 } : { warmup: 1, reps: 3 };
+  console.log(`attention: adapter ${e.gpu.kind} — ${e.gpu.description}; batch ${B}, d ${d}, bs 8, k 4, W by the paper's rule`);
+  const info = machineInfo();
+  const rand = seededRandom(1);
+  const sal = new SAL({ dim: d, blockSize: 8, topK: 4, window: 'paper' }, rand);
+  const wq = xavierUniform(d, d, rand);
+  const wk = xavierUniform(d, d, rand);
+  const wv = xavierUniform(d, d, rand);
+  const rows: Row[] = [];
+  for (const L of Ls) {
+    const h = tensor(normalArray(B * L * d, 1, rand), [B, L, d], { requiresGrad: true, engine: e });
+    const lengths = new Int32Array(B).fill(L);
+    const len = tensor(lengths, [B], { dtype: 'i32', engine: e });
+    const sparse = step(e, h, () => sal.forward(h, lengths));
+    const dense = step(e, h, () => tidy(() => causalAttention(linear(h, wq), linear(h, wk), linear(h, wv), len)));
+    const [s, dn] = await timeInterleaved([sparse, dense], reps);
+    const row: Row = { L, batch: B, adapter: e.gpu.kind, sparse_ms: median(s), dense_ms: median(dn), speedup: median(dn) / median(s) };
+    rows.push(row);
+    console.log(`  L=${L}: sparse ${fmtNum(row.sparse_ms)} ms, dense ${fmtNum(row.dense_ms)} ms (${fmtNum(row.speedup)}×)`);
+    h.dispose();
+    len.dispose();
+  }
+  sal.dispose();
+  [wq, wk, wv].forEach((t) => t.dispose());
+  console.log(
+    '\n' +
+      markdownTable(
+        ['L', 'batch', 'adapter', 'SAL fwd+bwd ms', 'dense causal fwd+bwd ms', 'dense / SAL'],
+        rows.map((r) => [r.L, r.batch, r.adapter, fmtNum(r.sparse_ms), fmtNum(r.dense_ms), fmtNum(r.speedup) + '×']),
+      ),
+  );
+  const at = (L: number) => rows.find((r) => r.L === L);
+  if (at(200) && at(800)) console.log(`SAL cost growth L=200 → 800: ${fmtNum(at(800)!.sparse_ms / at(200)!.sparse_ms)}× (target ≤ 5×)`);
+  if (args.json) console.log(`wrote ${writeJson(args.json, { bench: 'attention', adapter: e.gpu.description, machine: { ...info, loadavg_end: currentLoad() }, rows })}`);
+  e.destroy();
+}

@@ -1,0 +1,315 @@
+// Blocked sparse attention (MUFASA SAL, paper §3.2, eq. 6–12; NSA-style kernels): one family, three
+// key sets chosen by the MODE override —
+//   MODE 0  causal / windowed: query t sees items max(0, t−W+1) … t (W = 0: all of 0 … t);
+//   MODE 1  block: query t sees the block embeddings b with (b+1)·bs ≤ t (blocks that end before t);
+//   MODE 2  selective: query t sees the items of its selected blocks (i32 list, −1 = none), only blocks
+//           visible to t (so an item never attends to itself or the future).
+// Sequences are left-aligned: positions ≥ len are padding (output 0, never a key). With LAST_ONLY the
+// single query per sequence is t = len − 1.
+//
+// One thread per query (forward, dQ) or per key row (dK/dV), no barriers and no atomics: on the CPU
+// adapters a barrier costs far more than a row's arithmetic (src/tensor/ops/reduce.ts rowConfig), and
+// the per-destination loops make backward deterministic (DESIGN.md §3). Forward is an online softmax
+// that stores each query's log-sum-exp; backward (FlashAttention-2 / NSA structure) first forms
+// Δ_t = Σ o_t·dO_t (attn_delta, packed with lse into one [.., 2] buffer so that dQ and dK/dV stay within
+// 8 storage buffers), then dQ loops a query's keys and dK/dV loops the queries that see a key.
+//
+// Accumulators: with REG (d ≤ 4·RCAP) a thread keeps its output row(s) in a private
+// array<vec4f, RCAP> whose loops have the const bound RCAP with an `if (c < D4)` guard, which Mesa
+// unrolls into registers; loops bounded by the override itself (or larger arrays) took seconds to
+// compile (see attention.ts). Without REG the thread accumulates its own output row in place in global
+// memory (o, dq, dkv rows belong to one thread each). Dot products always stream from global memory.
+
+override WG: u32 = 64;
+override MODE: u32 = 0u;
+override LAST_ONLY: bool = false;
+override REG: bool = false;
+override D4: u32 = 1u;   // ⌈d/4⌉ (REG only)
+const RCAP: u32 = 16u;
+
+// Lowest finite f32 stands for −∞ (a query with no keys): exp(LOWEST − m) underflows to 0, no NaN.
+const LOWEST: f32 = -3.4028234663852886e38;
+
+struct Params {
+  nq: u32,      // B · Lq query rows
+  lq: u32,      // queries per sequence (L, or 1 with LAST_ONLY)
+  nkeys: u32,   // B · rows key rows
+  rows: u32,    // key rows per sequence (L items, or nb blocks)
+  d: u32,
+  lmax: u32,    // lengths are clamped to [0, lmax]
+  window: u32,  // MODE 0: 0 = full causal
+  bs: u32,      // MODE 1, 2: block size
+  ksel: u32,    // MODE 2: selected blocks per query
+  scale: f32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> kx: array<f32>;
+@group(0) @binding(3) var<storage, read> vx: array<f32>;
+@group(0) @binding(4) var<storage, read> lens: array<i32>;
+// MODE 2 only; other modes bind any i32 buffer here (it is not read).
+@group(0) @binding(5) var<storage, read> sel: array<i32>;
+@group(0) @binding(6) var<storage, read_write> o: array<f32>;
+@group(0) @binding(7) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(8) var<storage, read> dout: array<f32>;
+// [nq, 2]: (lse, Δ) per query.
+@group(0) @binding(9) var<storage, read_write> st: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dq: array<f32>;
+// [2, nkeys, d]: dK then dV (one buffer: 8 storage buffers per entry point at most).
+@group(0) @binding(11) var<storage, read_write> dkv: array<f32>;
+@group(0) @binding(12) var<storage, read> o_in: array<f32>;
+@group(0) @binding(13) var<storage, read> lse_in: array<f32>;
+
+fn seq_len(b: u32) -> i32 {
+  return clamp(lens[b], 0, i32(p.lmax));
+}
+
+// Position of query row qi of sequence b, or −1 for padding.
+fn query_pos(len: i32, qi: u32) -> i32 {
+  if (LAST_ONLY) { return len - 1; }
+  return select(-1, i32(qi), i32(qi) < len);
+}
+
+fn n_segments() -> u32 {
+  return select(1u, p.ksel, MODE == 2u);
+}
+
+// Key rows [x, y) of segment s of query row `row` at position t ≥ 0 (empty when x ≥ y).
+fn segment(row: u32, t: i32, s: u32) -> vec2i {
+  let bs = i32(p.bs);
+  if (MODE == 0u) {
+    var lo = 0;
+    if (p.window > 0u) { lo = max(0, t - i32(p.window) + 1); }
+    return vec2i(lo, t + 1);
+  }
+  if (MODE == 1u) {
+    return vec2i(0, min(t / bs, i32(p.rows)));
+  }
+  let blk = sel[row * p.ksel + s];
+  if (blk < 0 || (blk + 1) * bs > t) { return vec2i(0, 0); }
+  return vec2i(blk * bs, (blk + 1) * bs);
+}
+
+// Chunk c of a d-row at `base`, zero beyond d.
+fn ld_q(base: u32, c: u32) -> vec4f {
+  let i = base + 4u * c;
+  let rem = p.d - 4u * c;
+  if (rem >= 4u) { return vec4f(q[i], q[i + 1u], q[i + 2u], q[i + 3u]); }
+  return vec4f(q[i], select(0.0, q[i + 1u], rem > 1u), select(0.0, q[i + 2u], rem > 2u), 0.0);
+}
+fn ld_k(base: u32, c: u32) -> vec4f {
+  let i = base + 4u * c;
+  let rem = p.d - 4u * c;
+  if (rem >= 4u) { return vec4f(kx[i], kx[i + 1u], kx[i + 2u], kx[i + 3u]); }
+  return vec4f(kx[i], select(0.0, kx[i + 1u], rem > 1u), select(0.0, kx[i + 2u], rem > 2u), 0.0);
+}
+fn ld_v(base: u32, c: u32) -> vec4f {
+  let i = base + 4u * c;
+  let rem = p.d - 4u * c;
+  if (rem >= 4u) { return vec4f(vx[i], vx[i + 1u], vx[i + 2u], vx[i + 3u]); }
+  return vec4f(vx[i], select(0.0, vx[i + 1u], rem > 1u), select(0.0, vx[i + 2u], rem > 2u), 0.0);
+}
+fn ld_do(base: u32, c: u32) -> vec4f {
+  let i = base + 4u * c;
+  let rem = p.d - 4u * c;
+  if (rem >= 4u) { return vec4f(dout[i], dout[i + 1u], dout[i + 2u], dout[i + 3u]); }
+  return vec4f(dout[i], select(0.0, dout[i + 1u], rem > 1u), select(0.0, dout[i + 2u], rem > 2u), 0.0);
+}
+
+fn thread_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+@compute @workgroup_size(WG)
+fn attn_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = thread_index(wid, nwg, lid);
+  if (row >= p.nq) { return; }
+  let b = row / p.lq;
+  let t = query_pos(seq_len(b), row % p.lq);
+  let qbase = row * p.d;
+  var acc: array<vec4f, RCAP>;
+  for (var c = 0u; c < RCAP; c++) { acc[c] = vec4f(0.0); }
+  if (!REG) { for (var c = 0u; c < p.d; c++) { o[qbase + c] = 0.0; } }
+  var m = LOWEST;
+  var l = 0.0;
+  if (t >= 0) {
+    for (var s = 0u; s < n_segments(); s++) {
+      let seg = segment(row, t, s);
+      for (var j = seg.x; j < seg.y; j++) {
+        let kb = (b * p.rows + u32(j)) * p.d;
+        var dot = 0.0;
+        for (var c = 0u; c < p.d; c++) { dot += q[qbase + c] * kx[kb + c]; }
+        let sc = dot * p.scale;
+        let mn = max(m, sc);
+        let corr = exp(m - mn);
+        let pj = exp(sc - mn);
+        l = l * corr + pj;
+        if (REG) {
+          for (var c = 0u; c < RCAP; c++) { if (c < D4) { acc[c] = acc[c] * corr + pj * ld_v(kb, c); } }
+        } else {
+          for (var c = 0u; c < p.d; c++) { o[qbase + c] = o[qbase + c] * corr + pj * vx[kb + c]; }
+        }
+        m = mn;
+      }
+    }
+  }
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  if (REG) {
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        let r = acc[c] * inv;
+        let i = qbase + 4u * c;
+        let rem = p.d - 4u * c;
+        o[i] = r.x;
+        if (rem > 1u) { o[i + 1u] = r.y; }
+        if (rem > 2u) { o[i + 2u] = r.z; }
+        if (rem > 3u) { o[i + 3u] = r.w; }
+      }
+    }
+  } else {
+    for (var c = 0u; c < p.d; c++) { o[qbase + c] *= inv; }
+  }
+  lse[row] = select(LOWEST, m + log(l), l > 0.0);
+}
+
+// Δ_t = Σ o_t·dO_t, stored beside lse_t.
+@compute @workgroup_size(WG)
+fn attn_delta(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = thread_index(wid, nwg, lid);
+  if (row >= p.nq) { return; }
+  let base = row * p.d;
+  var dot = 0.0;
+  for (var c = 0u; c < p.d; c++) { dot += o_in[base + c] * dout[base + c]; }
+  st[2u * row] = lse_in[row];
+  st[2u * row + 1u] = dot;
+}
+
+// dQ_t = scale · Σ_j P_tj (dO_t·v_j − Δ_t) k_j, P_tj = exp(scale·q_t·k_j − lse_t).
+@compute @workgroup_size(WG)
+fn attn_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = thread_index(wid, nwg, lid);
+  if (row >= p.nq) { return; }
+  let b = row / p.lq;
+  let t = query_pos(seq_len(b), row % p.lq);
+  let qbase = row * p.d;
+  var acc: array<vec4f, RCAP>;
+  for (var c = 0u; c < RCAP; c++) { acc[c] = vec4f(0.0); }
+  if (!REG) { for (var c = 0u; c < p.d; c++) { dq[qbase + c] = 0.0; } }
+  let lse_t = st[2u * row];
+  let delta = st[2u * row + 1u];
+  if (t >= 0) {
+    for (var s = 0u; s < n_segments(); s++) {
+      let seg = segment(row, t, s);
+      for (var j = seg.x; j < seg.y; j++) {
+        let kb = (b * p.rows + u32(j)) * p.d;
+        var sd = 0.0;
+        var gd = 0.0;
+        for (var c = 0u; c < p.d; c++) {
+          sd += q[qbase + c] * kx[kb + c];
+          gd += dout[qbase + c] * vx[kb + c];
+        }
+        let pj = exp(sd * p.scale - lse_t);
+        let ds = pj * (gd - delta) * p.scale;
+        if (REG) {
+          for (var c = 0u; c < RCAP; c++) { if (c < D4) { acc[c] += ds * ld_k(kb, c); } }
+        } else {
+          for (var c = 0u; c < p.d; c++) { dq[qbase + c] += ds * kx[kb + c]; }
+        }
+      }
+    }
+  }
+  if (REG) {
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        let r = acc[c];
+        let i = qbase + 4u * c;
+        let rem = p.d - 4u * c;
+        dq[i] = r.x;
+        if (rem > 1u) { dq[i + 1u] = r.y; }
+        if (rem > 2u) { dq[i + 2u] = r.z; }
+        if (rem > 3u) { dq[i + 3u] = r.w; }
+      }
+    }
+  }
+}
+
+// dK_j = scale · Σ_t P_tj (dO_t·v_j − Δ_t) q_t and dV_j = Σ_t P_tj dO_t over the queries t that see
+// key row j: MODE 0 t ∈ [j, j+W−1] (∩ [0, len)), MODE 1 t ≥ (j+1)·bs, MODE 2 t ≥ (⌊j/bs⌋+1)·bs and
+// counted once per occurrence of j's block in t's selected list.
+@compute @workgroup_size(WG)
+fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let key = thread_index(wid, nwg, lid);
+  if (key >= p.nkeys) { return; }
+  let b = key / p.rows;
+  let j = i32(key % p.rows);
+  let len = seq_len(b);
+  let bs = i32(p.bs);
+  let kbase = key * p.d;
+  let vbase = (p.nkeys + key) * p.d;
+  var gk: array<vec4f, RCAP>;
+  var gv: array<vec4f, RCAP>;
+  for (var c = 0u; c < RCAP; c++) {
+    gk[c] = vec4f(0.0);
+    gv[c] = vec4f(0.0);
+  }
+  if (!REG) {
+    for (var c = 0u; c < p.d; c++) {
+      dkv[kbase + c] = 0.0;
+      dkv[vbase + c] = 0.0;
+    }
+  }
+  var ta = j;
+  var tb = len - 1;
+  if (MODE == 0u && p.window > 0u) { tb = min(tb, j + i32(p.window) - 1); }
+  if (MODE == 1u) { ta = (j + 1) * bs; }
+  if (MODE == 2u) { ta = (j / bs + 1) * bs; }
+  if (LAST_ONLY) { ta = max(ta, len - 1); }
+  for (var t = ta; t <= tb; t++) {
+    let row = b * p.lq + select(u32(t), 0u, LAST_ONLY);
+    var mult = 1.0;
+    if (MODE == 2u) {
+      mult = 0.0;
+      let blk = j / bs;
+      for (var s = 0u; s < p.ksel; s++) {
+        if (sel[row * p.ksel + s] == blk) { mult += 1.0; }
+      }
+      if (mult == 0.0) { continue; }
+    }
+    let qbase = row * p.d;
+    var sd = 0.0;
+    var gd = 0.0;
+    for (var c = 0u; c < p.d; c++) {
+      sd += kx[kbase + c] * q[qbase + c];
+      gd += vx[kbase + c] * dout[qbase + c];
+    }
+    let pj = mult * exp(sd * p.scale - st[2u * row]);
+    let ds = pj * (gd - st[2u * row + 1u]) * p.scale;
+    if (REG) {
+      for (var c = 0u; c < RCAP; c++) {
+        if (c < D4) {
+          gk[c] += ds * ld_q(qbase, c);
+          gv[c] += pj * ld_do(qbase, c);
+        }
+      }
+    } else {
+      for (var c = 0u; c < p.d; c++) {
+        dkv[kbase + c] += ds * q[qbase + c];
+        dkv[vbase + c] += pj * dout[qbase + c];
+      }
+    }
+  }
+  if (REG) {
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        let i = kbase + 4u * c;
+        let iv = vbase + 4u * c;
+        let rem = p.d - 4u * c;
+        dkv[i] = gk[c].x;
+        dkv[iv] = gv[c].x;
+        if (rem > 1u) { dkv[i + 1u] = gk[c].y; dkv[iv + 1u] = gv[c].y; }
+        if (rem > 2u) { dkv[i + 2u] = gk[c].z; dkv[iv + 2u] = gv[c].z; }
+        if (rem > 3u) { dkv[i + 3u] = gk[c].w; dkv[iv + 3u] = gv[c].w; }
+      }
+    }
+  }
+}

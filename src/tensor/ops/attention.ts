@@ -1,0 +1,267 @@
+// Blocked sparse attention for MUFASA's SAL (paper §3.2, eq. 6–12; DESIGN.md §4), NSA-style:
+// causal/windowed attention, attention over block embeddings, top-k block selection, and selective
+// attention over the selected blocks' items (shaders/sparse_attention.wgsl, shaders/topk.wgsl).
+//
+// Conventions shared by every op here:
+// - q, k, v are [B, L, d]; sequences are left-aligned with `lengths` (i32 [B], 1 ≤ len ≤ L): positions
+//   t ≥ len are padding, their outputs are 0 and they are never keys.
+// - Queries are every position t (training on every prefix), or with `lastOnly` only t = len − 1
+//   (the paper's h_L; q and the output are then [B, 1, d]).
+// - Scale 1/√d. A query with no keys outputs 0 (its stored lse is the lowest finite f32, standing for
+//   −∞, so no NaN reaches backward).
+//
+// Why these kernel shapes: one thread per query (forward, dQ) and one per key row (dK/dV), no barriers,
+// no atomics — barriers dominate on the CPU adapters (reduce.ts rowConfig: softmax over 1M elements,
+// d = 8, 5.8 ms with a thread per row against 4128 ms with a 256-thread workgroup per row on llvmpipe),
+// and per-destination loops keep backward deterministic (DESIGN.md §3). Only the log-sum-exp is stored
+// (never the L×L weights); backward forms Δ_t = Σ o_t·dO_t first, then separate dQ and dK/dV kernels
+// (FlashAttention-2 / NSA). A workgroup-cooperative variant for real GPUs is not written yet.
+//
+// Why accumulators live in registers only up to d = 64 (REG) and the dot products stream from global
+// memory: with q/acc rows in private array<vec4f, 64> indexed in loops bounded by the override ⌈d/4⌉,
+// the first dispatch (pipeline compile) on llvmpipe-GL took 7.3 s (forward) and 31 s (backward) at
+// d = 64 (3.1 s / 11 s with array<vec4f, 16>). Streaming everything from global memory compiles in
+// ~0.1 s, but its in-place output update cost: B = 64, L = 200, d = 64, dense causal forward 870 ms
+// (350 ms of it the scores). Register accumulators in array<vec4f, 16> with the const bound 16 and an
+// `if (c < D4)` guard compile in ~0.3 s and ran that forward in 420 ms; fwd+bwd 3.7 s → 1.4 s dense,
+// 1.1 s → 0.45 s selective (k = 4, bs = 8). d > 64 keeps the streaming path (tested at d = 70).
+// (llvmpipe-GL, 2 cores shared with other jobs: timings are approximate.)
+//
+// Window semantics (paper §3.2.1, eq. 6–7): the text says "the W items immediately preceding the most
+// recent item", the keys are H[L−W : L] and the mask allows j ∈ [L − W, L] — W or W + 1 positions
+// depending on how the bounds are read, and whether h_L itself is a key is left open. We take the W
+// most recent items up to and including t: keys max(0, t − W + 1) … t, so the window holds exactly W
+// items, W = 1 is attention to t alone, and the query always has at least one key.
+//
+// Block visibility (paper §3.2.2, eq. 8–9, and NSA's causal compression): block b covers items
+// [b·bs, (b+1)·bs) and is visible to query t only if (b+1)·bs ≤ t, i.e. it ends before t: a block
+// embedding mixes all of its items, so a block containing t (or anything after t) would leak the
+// present or the future into a causal query. Queries t < bs therefore see no block (output 0).
+
+import type { Engine } from '../../gpu/engine.ts';
+import { Tensor, ShapeError, TensorError, contiguousStrides } from '../tensor.ts';
+import { record } from '../tape.ts';
+import { bindable } from './layout.ts';
+import { engineOf, assertDType, fmt } from './util.ts';
+
+/** Largest k for selectBlocks (KCAP in shaders/topk.wgsl). */
+export const SELECT_MAX_K = 32;
+
+const MODE = { causal: 0, block: 1, selective: 2 } as const;
+/** 4·RCAP in shaders/sparse_attention.wgsl. */
+const REG_MAX_DIM = 64;
+
+export interface CausalAttentionOptions {
+  /** W > 0: keys max(0, t−W+1) … t (the W most recent items up to and including t). 0/undefined: all j ≤ t. */
+  window?: number;
+  /** Only the query t = len − 1 (q is [B, 1, d]). */
+  lastOnly?: boolean;
+}
+
+export interface BlockOptions {
+  blockSize: number;
+  lastOnly?: boolean;
+}
+
+export interface SelectOptions extends BlockOptions {
+  /** Blocks to select per query, 1 … 32. */
+  k: number;
+}
+
+function wgOf(e: Engine): number {
+  // 64 threads: small (B·L of a few hundred queries) launches still spread over both cores here.
+  return Math.min(64, e.device.limits.maxComputeInvocationsPerWorkgroup, e.device.limits.maxComputeWorkgroupSizeX);
+}
+
+function posInt(op: string, name: string, v: number, min: number): number {
+  if (!Number.isInteger(v) || v < min) throw new TensorError(`${op}: ${name} must be an integer ≥ ${min}, got ${v}`);
+  return v;
+}
+
+/** Checks shared by all ops; returns [B, Lq, d]. */
+function checkQuery(op: string, q: Tensor, lengths: Tensor, lastOnly: boolean): [number, number, number] {
+  assertDType(op, q, 'f32');
+  assertDType(op, lengths, 'i32');
+  if (q.rank !== 3) throw new ShapeError(op, `q must be [B, L, d], got ${fmt(q.shape)}`);
+  const [B, Lq, d] = q.shape;
+  if (lengths.rank !== 1 || lengths.shape[0] !== B) throw new ShapeError(op, `lengths must be [B] = [${B}] for q ${fmt(q.shape)}, got ${fmt(lengths.shape)}`);
+  if (lastOnly && Lq !== 1) throw new ShapeError(op, `lastOnly needs q [B, 1, d], got ${fmt(q.shape)}`);
+  if (d < 1) throw new ShapeError(op, `d must be ≥ 1, got q ${fmt(q.shape)}`);
+  return [B, Lq, d];
+}
+
+function checkKV(op: string, q: Tensor, k: Tensor, v: Tensor, rows: number | null, what: string): number {
+  assertDType(op, k, 'f32');
+  assertDType(op, v, 'f32');
+  const [B, , d] = q.shape;
+  if (k.rank !== 3 || k.shape[0] !== B || k.shape[2] !== d || (rows !== null && k.shape[1] !== rows)) {
+    throw new ShapeError(op, `${what} must be [${B}, ${rows ?? 'L'}, ${d}] for q ${fmt(q.shape)}, got ${fmt(k.shape)}`);
+  }
+  if (v.shape.join() !== k.shape.join()) throw new ShapeError(op, `values ${fmt(v.shape)} must match keys ${fmt(k.shape)}`);
+  return k.shape[1];
+}
+
+interface Launch {
+  mode: number;
+  lastOnly: boolean;
+  /** Key rows per sequence (L items or nb blocks). */
+  rows: number;
+  lmax: number;
+  window: number;
+  bs: number;
+  ksel: number;
+}
+
+/** Forward + autograd for one attention mode; `sel` only for selective. */
+function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, sel: Tensor | null, L: Launch): Tensor {
+  const e = engineOf(op, q, k, v, lengths, ...(sel ? [sel] : []));
+  const [B, Lq, d] = q.shape;
+  const nq = B * Lq;
+  const nkeys = B * L.rows;
+  const WG = wgOf(e);
+  // Register accumulators up to d = 64 (RCAP = 16 vec4 in the WGSL); D4 only matters with REG, so
+  // streaming pipelines stay shared by every d.
+  const REG = d <= REG_MAX_DIM;
+  const constants = { WG, MODE: L.mode, LAST_ONLY: L.lastOnly, REG, D4: REG ? Math.ceil(d / 4) : 1 };
+  const params = { nq, lq: Lq, nkeys, rows: L.rows, d, lmax: L.lmax, window: L.window, bs: L.bs, ksel: L.ksel, scale: 1 / Math.sqrt(d) };
+  const launch = (entry: string, buffers: Record<string, GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number }>, n: number) => {
+    if (n === 0) return;
+    e.stream.dispatch(e.kernels.get('sparse_attention', entry, constants), buffers, params, e.grid(Math.ceil(n / WG)));
+  };
+
+  const qb = bindable(q);
+  const kb = bindable(k);
+  const vb = bindable(v);
+  const lb = bindable(lengths);
+  const sb = sel ? bindable(sel) : lb;
+  const out = Tensor.empty([B, Lq, d], 'f32', e);
+  const lse = Tensor.empty([B, Lq], 'f32', e);
+  launch('attn_forward', { q: qb.binding(op), kx: kb.binding(op), vx: vb.binding(op), lens: lb.binding(op), sel: sb.binding(op), o: out.binding(op), lse: lse.binding(op) }, nq);
+  const dispose = () => {
+    for (const [c, t] of [[qb, q], [kb, k], [vb, v], [lb, lengths]] as const) if (c !== t) c.dispose();
+    if (sel && sb !== sel) sb.dispose();
+  };
+
+  const res = record(op, [q, k, v], out, (saver) => {
+    // Bindable copies are saved as they are (already contiguous), so backward binds without copying.
+    const qs = saver.save(qb);
+    const ks = saver.save(kb);
+    const vs = saver.save(vb);
+    const ls = saver.save(lb);
+    const ss = sel ? saver.save(sb) : ls;
+    const os = saver.save(out);
+    const lses = saver.save(lse);
+    return (g) => {
+      const gb = bindable(g);
+      const st = Tensor.empty([nq, 2], 'f32', e);
+      launch('attn_delta', { o_in: os.binding(op), dout: gb.binding(op), lse_in: lses.binding(op), st: st.binding(op) }, nq);
+      const dq = Tensor.empty(q.shape, 'f32', e);
+      const common = { q: qs.binding(op), kx: ks.binding(op), vx: vs.binding(op), lens: ls.binding(op), sel: ss.binding(op), dout: gb.binding(op), st: st.binding(op) };
+      launch('attn_dq', { ...common, dq: dq.binding(op) }, nq);
+      const dkv = Tensor.empty([2, nkeys, d], 'f32', e);
+      launch('attn_dkv', { ...common, dkv: dkv.binding(op) }, nkeys);
+      const strides = contiguousStrides(k.shape);
+      const dk = dkv.view(k.shape, strides, dkv.offset);
+      const dv = dkv.view(k.shape, strides, dkv.offset + nkeys * d);
+      dkv.dispose();
+      st.dispose();
+      if (gb !== g) gb.dispose();
+      return [dq, dk, dv];
+    };
+  });
+  dispose();
+  lse.dispose();
+  return res;
+}
+
+/**
+ * Dense causal attention of q_t over keys j ≤ t (j < len), or windowed with `window` = W > 0: keys
+ * max(0, t−W+1) … t. q, k, v [B, L, d] (q [B, 1, d] with lastOnly); output like q. Differentiable in
+ * q, k, v. This is also the engine's dense causal self-attention (SASRec).
+ */
+export function causalAttention(q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, opts: CausalAttentionOptions = {}): Tensor {
+  const op = 'causalAttention';
+  const lastOnly = !!opts.lastOnly;
+  checkQuery(op, q, lengths, lastOnly);
+  const L = checkKV(op, q, k, v, lastOnly ? null : q.shape[1], 'k');
+  const window = posInt(op, 'window', opts.window ?? 0, 0);
+  return attend(op, q, k, v, lengths, null, { mode: MODE.causal, lastOnly, rows: L, lmax: L, window, bs: 1, ksel: 0 });
+}
+
+function blockCount(op: string, q: Tensor, kb: Tensor, bs: number, lastOnly: boolean): number {
+  const nb = kb.rank === 3 ? kb.shape[1] : -1;
+  if (!lastOnly && nb !== Math.ceil(q.shape[1] / bs)) {
+    throw new ShapeError(op, `block embeddings ${fmt(kb.shape)} must have nb = ⌈L/bs⌉ = ⌈${q.shape[1]}/${bs}⌉ = ${Math.ceil(q.shape[1] / bs)} blocks for q ${fmt(q.shape)}`);
+  }
+  return nb;
+}
+
+/**
+ * Attention of q_t over block embeddings kb/vb [B, nb, d] (nb = ⌈L/bs⌉, block b = items
+ * [b·bs, (b+1)·bs)); only blocks that end before t are visible: (b+1)·bs ≤ t. Differentiable in q,
+ * kb, vb. With lastOnly, q is [B, 1, d] and the query is t = len − 1 (len ≤ nb·bs).
+ */
+export function blockAttention(q: Tensor, kb: Tensor, vb: Tensor, lengths: Tensor, opts: BlockOptions): Tensor {
+  const op = 'blockAttention';
+  const lastOnly = !!opts.lastOnly;
+  checkQuery(op, q, lengths, lastOnly);
+  const bs = posInt(op, 'blockSize', opts.blockSize, 1);
+  checkKV(op, q, kb, vb, null, 'kb');
+  const nb = blockCount(op, q, kb, bs, lastOnly);
+  const lmax = lastOnly ? nb * bs : q.shape[1];
+  return attend(op, q, kb, vb, lengths, null, { mode: MODE.block, lastOnly, rows: nb, lmax, window: 0, bs, ksel: 0 });
+}
+
+/**
+ * Top-k visible blocks per query by score q_t·kb_b (= by attention weight; softmax is monotonic):
+ * i32 [B, Lq, k], best first, ties → earlier block, −1 where fewer than k blocks are visible (and for
+ * padding queries). Not differentiable.
+ */
+export function selectBlocks(q: Tensor, kb: Tensor, lengths: Tensor, opts: SelectOptions): Tensor {
+  const op = 'selectBlocks';
+  const lastOnly = !!opts.lastOnly;
+  const [B, Lq, d] = checkQuery(op, q, lengths, lastOnly);
+  const e = engineOf(op, q, kb, lengths);
+  assertDType(op, kb, 'f32');
+  const bs = posInt(op, 'blockSize', opts.blockSize, 1);
+  const K = posInt(op, 'k', opts.k, 1);
+  if (K > SELECT_MAX_K) throw new TensorError(`${op}: k = ${K} exceeds ${SELECT_MAX_K}`);
+  if (kb.rank !== 3 || kb.shape[0] !== B || kb.shape[2] !== d) throw new ShapeError(op, `kb must be [${B}, nb, ${d}] for q ${fmt(q.shape)}, got ${fmt(kb.shape)}`);
+  const nb = blockCount(op, q, kb, bs, lastOnly);
+  const out = Tensor.empty([B, Lq, K], 'i32', e);
+  const nq = B * Lq;
+  if (nq === 0) return out;
+  const qb = bindable(q);
+  const kbb = bindable(kb);
+  const lb = bindable(lengths);
+  const WG = wgOf(e);
+  const kern = e.kernels.get('topk', 'topk_blocks', { WG, LAST_ONLY: lastOnly, K });
+  e.stream.dispatch(
+    kern,
+    { q: qb.binding(op), kb: kbb.binding(op), lens: lb.binding(op), sel_out: out.binding(op) },
+    { nq, lq: Lq, nb, d, lmax: lastOnly ? nb * bs : Lq, bs },
+    e.grid(Math.ceil(nq / WG)),
+  );
+  if (qb !== q) qb.dispose();
+  if (kbb !== kb) kbb.dispose();
+  if (lb !== lengths) lb.dispose();
+  return out;
+}
+
+/**
+ * Attention of q_t over the items of its selected blocks (`selected` i32 [B, Lq, kSel] from
+ * selectBlocks): the kSel·bs items, skipping −1 entries, blocks not visible to t ((b+1)·bs > t) and
+ * hence positions ≥ len. k, v [B, L, d]. Differentiable in q, k, v (not in the selection).
+ */
+export function selectiveAttention(q: Tensor, k: Tensor, v: Tensor, selected: Tensor, lengths: Tensor, opts: BlockOptions): Tensor {
+  const op = 'selectiveAttention';
+  const lastOnly = !!opts.lastOnly;
+  const [B, Lq] = checkQuery(op, q, lengths, lastOnly);
+  const L = checkKV(op, q, k, v, lastOnly ? null : q.shape[1], 'k');
+  const bs = posInt(op, 'blockSize', opts.blockSize, 1);
+  assertDType(op, selected, 'i32');
+  if (selected.rank !== 3 || selected.shape[0] !== B || selected.shape[1] !== Lq || selected.shape[2] < 1) {
+    throw new ShapeError(op, `selected must be [${B}, ${Lq}, kSel] for q ${fmt(q.shape)}, got ${fmt(selected.shape)}`);
+  }
+  return attend(op, q, k, v, lengths, selected, { mode: MODE.selective, lastOnly, rows: L, lmax: L, window: 0, bs, ksel: selected.shape[2] });
+}
