@@ -21,6 +21,6 @@ export function markdownTable(headers: readonly string[], rows: readonly Cell[][
 
 function cellText(c: Cell): string {
   if (c === null || c === undefined) return '—';
-  if (typeof c === 'number') return fmtNum(c);
+  if (typeof c === 'number') return Number.isInteger(c) ? String(c) : fmtNum(c);
   return c.replace(/\|/g, '\\|');
 }

@@ -137,7 +137,12 @@ export class Tensor {
     if (offset % this.engine.device.limits.minStorageBufferOffsetAlignment !== 0) {
       throw new TensorError(`${op}: internal: view offset ${this.offset} is not 256-byte aligned; call contiguous() first`);
     }
-    return { buffer: this.storage.buffer, offset, size: Math.max(4, this.size * 4) };
+    const size = Math.max(4, this.size * 4);
+    const max = this.engine.device.limits.maxStorageBufferBindingSize;
+    if (size > max) {
+      throw new TensorError(`${op}: tensor [${this.shape.join(', ')}] is ${size} bytes, more than this adapter binds at once (maxStorageBufferBindingSize ${max})`);
+    }
+    return { buffer: this.storage.buffer, offset, size };
   }
 
   /** True if `binding()` would succeed. */

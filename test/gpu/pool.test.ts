@@ -67,3 +67,19 @@ describe('peak tracking', () => {
     pool.trim(0);
   });
 });
+
+describe('binding limits', () => {
+  it('a tensor larger than maxStorageBufferBindingSize fails with the op, shape and limit', async () => {
+    const { Tensor } = await import('../../src/tensor/tensor.ts');
+    const e = engine();
+    const max = e.device.limits.maxStorageBufferBindingSize;
+    if (max >= e.device.limits.maxBufferSize) return; // this adapter binds anything it can allocate
+    const rows = Math.floor(max / 4 / 1024) + 1;
+    const t = Tensor.empty([rows, 1024]);
+    try {
+      expect(() => t.binding('myop')).toThrow(new RegExp(`myop: tensor \\[${rows}, 1024\\] is \\d+ bytes, more than this adapter binds at once`));
+    } finally {
+      t.dispose();
+    }
+  });
+});
