@@ -41,6 +41,7 @@ struct Params {
   bs: u32,      // MODE 1, 2: block size
   ksel: u32,    // MODE 2: selected blocks per query
   scale: f32,
+  npad: u32,    // MODE 2 backward: inverse-index pairs (a power of two ≥ nq·ksel)
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -59,6 +60,12 @@ struct Params {
 @group(0) @binding(11) var<storage, read_write> dkv: array<f32>;
 @group(0) @binding(12) var<storage, read> o_in: array<f32>;
 @group(0) @binding(13) var<storage, read> lse_in: array<f32>;
+// MODE 2 inverse selection index: (b·nb + block, query row) per valid selection entry, sentinel key
+// 0xFFFFFFFF otherwise; sorted (shaders/sort.wgsl) before attn_dkv_sel reads it.
+@group(0) @binding(14) var<storage, read_write> sel_pairs: array<vec2u>;
+@group(0) @binding(15) var<storage, read> sel_inv: array<vec2u>;
+// blockAttention's matmul path (attention.ts): 1 for a real query that sees at least one block, else 0.
+@group(0) @binding(16) var<storage, read_write> row_valid: array<f32>;
 
 fn seq_len(b: u32) -> i32 {
   return clamp(lens[b], 0, i32(p.lmax));
@@ -235,7 +242,8 @@ fn attn_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 
 // dK_j = scale · Σ_t P_tj (dO_t·v_j − Δ_t) q_t and dV_j = Σ_t P_tj dO_t over the queries t that see
 // key row j: MODE 0 t ∈ [j, j+W−1] (∩ [0, len)), MODE 1 t ≥ (j+1)·bs, MODE 2 t ≥ (⌊j/bs⌋+1)·bs and
-// counted once per occurrence of j's block in t's selected list.
+// counted once per occurrence of j's block in t's selected list. (attention.ts runs MODE 2 through
+// attn_dkv_sel, which visits only the selecting queries; this O(L·k) scan per key stays as its spec.)
 @compute @workgroup_size(WG)
 fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let key = thread_index(wid, nwg, lid);
@@ -312,4 +320,119 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
       }
     }
   }
+}
+
+// One pair per selection entry (thread i < npad): the entries attn_dkv_sel must visit — a valid block
+// (≥ 0) visible to a real query ((blk+1)·bs ≤ t) — keyed by (sequence, block); everything else,
+// including the power-of-two padding, gets the sentinel key that sorts last.
+@compute @workgroup_size(WG)
+fn attn_inv_pairs(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = thread_index(wid, nwg, lid);
+  if (i >= p.npad) { return; }
+  var pr = vec2u(0xffffffffu, i);
+  if (i < p.nq * p.ksel) {
+    let row = i / p.ksel;
+    let b = row / p.lq;
+    let t = query_pos(seq_len(b), row % p.lq);
+    let blk = sel[i];
+    let nb = (p.rows + p.bs - 1u) / p.bs;
+    if (t >= 0 && blk >= 0 && (blk + 1) * i32(p.bs) <= t) { pr = vec2u(b * nb + u32(blk), row); }
+  }
+  sel_pairs[i] = pr;
+}
+
+// First index in the sorted pairs whose key is ≥ kk.
+fn inv_lower_bound(kk: u32) -> u32 {
+  var lo = 0u;
+  var hi = p.npad;
+  while (lo < hi) {
+    let mid = (lo + hi) / 2u;
+    if (sel_inv[mid].x < kk) { lo = mid + 1u; } else { hi = mid; }
+  }
+  return lo;
+}
+
+// MODE 2 dK/dV from the sorted inverse index: key j of block c visits only the queries that selected
+// c (binary search for the run of key b·nb + c), O(L·k·bs) per sequence instead of attn_dkv's
+// O(L²·k) scan of every later query's list. The run is sorted by query row, so the summation order is
+// the same ascending t as attn_dkv's; a block listed m times by one query is m equal adjacent pairs,
+// weighted m like attn_dkv's multiplicity count.
+@compute @workgroup_size(WG)
+fn attn_dkv_sel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let key = thread_index(wid, nwg, lid);
+  if (key >= p.nkeys) { return; }
+  let b = key / p.rows;
+  let j = key % p.rows;
+  let nb = (p.rows + p.bs - 1u) / p.bs;
+  let kk = b * nb + j / p.bs;
+  let kbase = key * p.d;
+  let vbase = (p.nkeys + key) * p.d;
+  var gk: array<vec4f, RCAP>;
+  var gv: array<vec4f, RCAP>;
+  for (var c = 0u; c < RCAP; c++) {
+    gk[c] = vec4f(0.0);
+    gv[c] = vec4f(0.0);
+  }
+  if (!REG) {
+    for (var c = 0u; c < p.d; c++) {
+      dkv[kbase + c] = 0.0;
+      dkv[vbase + c] = 0.0;
+    }
+  }
+  var it = inv_lower_bound(kk);
+  while (it < p.npad && sel_inv[it].x == kk) {
+    let row = sel_inv[it].y;
+    var mult = 1.0;
+    while (it + 1u < p.npad && sel_inv[it + 1u].x == kk && sel_inv[it + 1u].y == row) {
+      mult += 1.0;
+      it++;
+    }
+    it++;
+    let qbase = row * p.d;
+    var sd = 0.0;
+    var gd = 0.0;
+    for (var c = 0u; c < p.d; c++) {
+      sd += kx[kbase + c] * q[qbase + c];
+      gd += vx[kbase + c] * dout[qbase + c];
+    }
+    let pj = mult * exp(sd * p.scale - st[2u * row]);
+    let ds = pj * (gd - st[2u * row + 1u]) * p.scale;
+    if (REG) {
+      for (var c = 0u; c < RCAP; c++) {
+        if (c < D4) {
+          gk[c] += ds * ld_q(qbase, c);
+          gv[c] += pj * ld_do(qbase, c);
+        }
+      }
+    } else {
+      for (var c = 0u; c < p.d; c++) {
+        dkv[kbase + c] += ds * q[qbase + c];
+        dkv[vbase + c] += pj * dout[qbase + c];
+      }
+    }
+  }
+  if (REG) {
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        let i = kbase + 4u * c;
+        let iv = vbase + 4u * c;
+        let rem = p.d - 4u * c;
+        dkv[i] = gk[c].x;
+        dkv[iv] = gv[c].x;
+        if (rem > 1u) { dkv[i + 1u] = gk[c].y; dkv[iv + 1u] = gv[c].y; }
+        if (rem > 2u) { dkv[i + 2u] = gk[c].z; dkv[iv + 2u] = gv[c].z; }
+        if (rem > 3u) { dkv[i + 3u] = gk[c].w; dkv[iv + 3u] = gv[c].w; }
+      }
+    }
+  }
+}
+
+// Row multiplier for blockAttention's matmul path: a padding query (t ≥ len) or one before the first
+// complete block (t < bs) sees no block and must output 0 (its masked softmax row is uniform, not 0).
+@compute @workgroup_size(WG)
+fn block_row_valid(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = thread_index(wid, nwg, lid);
+  if (row >= p.nq) { return; }
+  let t = query_pos(seq_len(row / p.lq), row % p.lq);
+  row_valid[row] = select(0.0, 1.0, t >= i32(p.bs) && p.rows > 0u);
 }

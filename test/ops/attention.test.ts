@@ -171,6 +171,36 @@ describe('selectiveAttention', () => {
     }
   });
 
+  it('long sequences (L=257, inverse selection index over many blocks), bit-identical on repeat', async () => {
+    // dK/dV walks a sorted (block → selecting queries) index here: many queries per block, padding, a
+    // pair count (3·257·4) that is not a power of two; two runs must give the same bits (fixed order).
+    const L = 257;
+    const bs = 8;
+    const k = 4;
+    const d = 5;
+    const x = inputs(L, L, d, 91);
+    const lens = [257, 200, 9];
+    const sel = selectBlocksRef(randn([B, L, d], 92), randn([B, Math.ceil(L / bs), d], 93), lens, bs, k, false);
+    const selT = i32(sel, [B, L, k]);
+    const lengths = i32(lens, [B]);
+    try {
+      const f = ([q, kk, v]: Tensor[]) => ops.selectiveAttention(q, kk, v, selT, lengths, { blockSize: bs });
+      const a = await gpuGrads(f, [x.q, x.k, x.v], x.w);
+      const ref = attentionRef({ kind: 'selective', bs, sel, ksel: k }, x.q, x.k, x.v, lens, false, x.w);
+      // ≤ 32 keys per query, but a key's dK/dV sums over up to ~250 selecting queries (vs ≤ 50 above);
+      // per-term f32 error as above, and the existing BWD atol covers the longer sums at these sizes.
+      expectClose(a.out.data, ref.out.data, FWD, 'L=257 forward');
+      expectClose(a.grads[0].data, ref.gq.data, BWD, 'L=257 dq');
+      expectClose(a.grads[1].data, ref.gk.data, BWD, 'L=257 dk');
+      expectClose(a.grads[2].data, ref.gv.data, BWD, 'L=257 dv');
+      const b2 = await gpuGrads(f, [x.q, x.k, x.v], x.w);
+      for (const i of [1, 2]) expect([...b2.grads[i].data]).toEqual([...a.grads[i].data]);
+    } finally {
+      selT.dispose();
+      lengths.dispose();
+    }
+  });
+
   for (const lastOnly of [false, true]) {
     it(`with every visible block selected it equals dense causal attention over keys j < ⌊t/bs⌋·bs${lastOnly ? ' (lastOnly)' : ''}`, async () => {
       const L = 50;

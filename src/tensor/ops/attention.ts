@@ -16,6 +16,14 @@
 // and per-destination loops keep backward deterministic (DESIGN.md §3). Only the log-sum-exp is stored
 // (never the L×L weights); backward forms Δ_t = Σ o_t·dO_t first, then separate dQ and dK/dV kernels
 // (FlashAttention-2 / NSA). A workgroup-cooperative variant for real GPUs is not written yet.
+// blockAttention over every position is the exception: batched matmuls on the [B, L, L/bs] scores
+// (blockAttentionMM, measured there).
+//
+// Why selective dK/dV walks an inverse index: scanning, for key j, every later query's k selected
+// blocks is O(L²·k) per sequence (B = 64, d = 64, bs = 8, k = 4, fwd+bwd on llvmpipe-GL: 4.0 s at
+// L = 800). Each recorded call sorts (b·nb + block, query row) pairs once (bitonicSortPairs, the
+// deterministic sort of gather.ts) and attn_dkv_sel binary-searches its block's run: O(L·k·bs), 1.45 s
+// at L = 800 (≈ 0.1 s of it the sort of 2^18 pairs), same summation order (ascending t).
 //
 // Why accumulators live in registers only up to d = 64 (REG) and the dot products stream from global
 // memory: with q/acc rows in private array<vec4f, 64> indexed in loops bounded by the override ⌈d/4⌉,
@@ -41,8 +49,15 @@
 import type { Engine } from '../../gpu/engine.ts';
 import { Tensor, ShapeError, TensorError, contiguousStrides } from '../tensor.ts';
 import { record } from '../tape.ts';
-import { bindable } from './layout.ts';
+import { bindable, T as tr } from './layout.ts';
 import { engineOf, assertDType, fmt } from './util.ts';
+import { bitonicSortPairs } from './gather.ts';
+import { tensor } from './creation.ts';
+import { matmul } from './matmul.ts';
+import { add, mul } from './binary.ts';
+import { mulScalar } from './unary.ts';
+import { softmax } from './softmax.ts';
+import { tidy } from '../scope.ts';
 
 /** Largest k for selectBlocks (KCAP in shaders/topk.wgsl). */
 export const SELECT_MAX_K = 32;
@@ -50,6 +65,8 @@ export const SELECT_MAX_K = 32;
 const MODE = { causal: 0, block: 1, selective: 2 } as const;
 /** 4·RCAP in shaders/sparse_attention.wgsl. */
 const REG_MAX_DIM = 64;
+/** LOWEST in the WGSL: the masked-out score (finite, so no NaN). */
+const LOWEST_F32 = -3.4028234663852886e38;
 
 export interface CausalAttentionOptions {
   /** W > 0: keys max(0, t−W+1) … t (the W most recent items up to and including t). 0/undefined: all j ≤ t. */
@@ -71,6 +88,12 @@ export interface SelectOptions extends BlockOptions {
 function wgOf(e: Engine): number {
   // 64 threads: small (B·L of a few hundred queries) launches still spread over both cores here.
   return Math.min(64, e.device.limits.maxComputeInvocationsPerWorkgroup, e.device.limits.maxComputeWorkgroupSizeX);
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
 }
 
 function posInt(op: string, name: string, v: number, min: number): number {
@@ -123,7 +146,9 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
   // streaming pipelines stay shared by every d.
   const REG = d <= REG_MAX_DIM;
   const constants = { WG, MODE: L.mode, LAST_ONLY: L.lastOnly, REG, D4: REG ? Math.ceil(d / 4) : 1 };
-  const params = { nq, lq: Lq, nkeys, rows: L.rows, d, lmax: L.lmax, window: L.window, bs: L.bs, ksel: L.ksel, scale: 1 / Math.sqrt(d) };
+  // Selective backward's inverse index: one pair per selection entry, padded to a power of two for the sort.
+  const npad = sel ? nextPow2(nq * L.ksel) : 0;
+  const params = { nq, lq: Lq, nkeys, rows: L.rows, d, lmax: L.lmax, window: L.window, bs: L.bs, ksel: L.ksel, scale: 1 / Math.sqrt(d), npad };
   const launch = (entry: string, buffers: Record<string, GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number }>, n: number) => {
     if (n === 0) return;
     e.stream.dispatch(e.kernels.get('sparse_attention', entry, constants), buffers, params, e.grid(Math.ceil(n / WG)));
@@ -151,15 +176,30 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
     const ss = sel ? saver.save(sb) : ls;
     const os = saver.save(out);
     const lses = saver.save(lse);
+    // Selective: which query rows selected each (sequence, block), sorted by (block, row) — built here
+    // so that only recorded calls pay for it (see the top comment).
+    let invs: Tensor | null = null;
+    if (sel && nkeys > 0) {
+      const pairs = Tensor.empty([npad, 2], 'i32', e);
+      launch('attn_inv_pairs', { lens: lb.binding(op), sel: sb.binding(op), sel_pairs: pairs.binding(op) }, npad);
+      bitonicSortPairs(pairs);
+      invs = saver.save(pairs);
+      pairs.dispose();
+    }
     return (g) => {
       const gb = bindable(g);
       const st = Tensor.empty([nq, 2], 'f32', e);
       launch('attn_delta', { o_in: os.binding(op), dout: gb.binding(op), lse_in: lses.binding(op), st: st.binding(op) }, nq);
       const dq = Tensor.empty(q.shape, 'f32', e);
-      const common = { q: qs.binding(op), kx: ks.binding(op), vx: vs.binding(op), lens: ls.binding(op), sel: ss.binding(op), dout: gb.binding(op), st: st.binding(op) };
+      const shared = { q: qs.binding(op), kx: ks.binding(op), vx: vs.binding(op), dout: gb.binding(op), st: st.binding(op) };
+      const common = { ...shared, lens: ls.binding(op), sel: ss.binding(op) };
       launch('attn_dq', { ...common, dq: dq.binding(op) }, nq);
       const dkv = Tensor.empty([2, nkeys, d], 'f32', e);
-      launch('attn_dkv', { ...common, dkv: dkv.binding(op) }, nkeys);
+      if (invs) {
+        launch('attn_dkv_sel', { ...shared, sel_inv: invs.binding(op), dkv: dkv.binding(op) }, nkeys);
+      } else {
+        launch('attn_dkv', { ...common, dkv: dkv.binding(op) }, nkeys);
+      }
       const strides = contiguousStrides(k.shape);
       const dk = dkv.view(k.shape, strides, dkv.offset);
       const dv = dkv.view(k.shape, strides, dkv.offset + nkeys * d);
@@ -209,7 +249,41 @@ export function blockAttention(q: Tensor, kb: Tensor, vb: Tensor, lengths: Tenso
   checkKV(op, q, kb, vb, null, 'kb');
   const nb = blockCount(op, q, kb, bs, lastOnly);
   const lmax = lastOnly ? nb * bs : q.shape[1];
+  if (!lastOnly && q.shape[0] > 0) return blockAttentionMM(op, q, kb, vb, lengths, bs);
   return attend(op, q, kb, vb, lengths, null, { mode: MODE.block, lastOnly, rows: nb, lmax, window: 0, bs, ksel: 0 });
+}
+
+/**
+ * blockAttention over every position as batched matmuls on the [B, L, nb] scores: softmax(q·kbᵀ/√d +
+ * mask)·vb, times a per-row 0/1 for queries that see no block. The visibility mask depends only on
+ * (t, block), so it is uploaded; only the row multiplier reads lengths (block_row_valid). Scores are
+ * L/bs wide, so materialising them is cheap, and the engine's matmul beats the per-key dK/dV loop
+ * (a key loops over ~L queries): B = 64, d = 64, bs = 8, fwd+bwd on llvmpipe-GL, L = 800 2090 → ~1250
+ * ms, L = 200 146 → ~97 ms. (lastOnly keeps the kernel: one query per sequence.)
+ */
+function blockAttentionMM(op: string, q: Tensor, kb: Tensor, vb: Tensor, lengths: Tensor, bs: number): Tensor {
+  const e = engineOf(op, q, kb, vb, lengths);
+  const [B, L, d] = q.shape;
+  const nb = kb.shape[1];
+  const m = new Float32Array(L * nb);
+  for (let t = 0; t < L; t++) for (let c = 0; c < nb; c++) m[t * nb + c] = (c + 1) * bs <= t ? 0 : LOWEST_F32;
+  const valid = Tensor.empty([B, L, 1], 'f32', e);
+  const lb = bindable(lengths);
+  const WG = wgOf(e);
+  e.stream.dispatch(
+    e.kernels.get('sparse_attention', 'block_row_valid', { WG, MODE: MODE.block, LAST_ONLY: false, REG: false, D4: 1 }),
+    { lens: lb.binding(op), row_valid: valid.binding(op) },
+    { nq: B * L, lq: L, nkeys: B * nb, rows: nb, d, lmax: L, window: 0, bs, ksel: 0, scale: 1, npad: 0 },
+    e.grid(Math.ceil((B * L) / WG)),
+  );
+  if (lb !== lengths) lb.dispose();
+  return tidy(() => {
+    const mask = tensor(m, [1, L, nb], { engine: e });
+    const s = add(mulScalar(matmul(q, tr(kb)), 1 / Math.sqrt(d)), mask);
+    const out = matmul(mul(softmax(s), valid), vb);
+    valid.dispose();
+    return out;
+  });
 }
 
 /**
