@@ -93,6 +93,12 @@ fn unary_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 override BOP: u32 = 0;
 // Same shape on both sides: skip the index arithmetic.
 override SAME_SHAPE: bool = false;
+// Shapes coalesced to ≤ 3 dims and left-padded to exactly 3 (binary.ts): index with constant vector
+// components. The generic loop indexes the uniform arrays with a runtime k, which llvmpipe compiles
+// into slow code; most broadcasts (bias rows, per-row scales, gates) coalesce to 2 or 3 dims.
+// (Locals avoid the names of module-scope bindings: wgsl_reflect counts a local `s` as a use of the
+// binding `s` and would make the entry point demand that buffer.)
+override RANK3: bool = false;
 
 struct BinaryParams {
   n: u32,
@@ -124,6 +130,12 @@ fn binary(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   if (i >= bp.n) { return; }
   if (SAME_SHAPE) {
     c[i] = binary_f(a[i], b[i]);
+    return;
+  }
+  if (RANK3) {
+    let shp = bp.shape[0].xyz;
+    let idx = vec3u(i / (shp.y * shp.z), (i / shp.z) % shp.y, i % shp.z);
+    c[i] = binary_f(a[dot(idx, bp.a_strides[0].xyz)], b[dot(idx, bp.b_strides[0].xyz)]);
     return;
   }
   var rem = i;
@@ -180,6 +192,22 @@ fn binary_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   let j = flat_index(gid, nwg);
   if (j >= bbp.n) { return; }
   var acc = 0.0;
+  if (RANK3) {
+    // Operand extent per dim (1 where broadcast) and output extent: j runs over the operand's dims,
+    // q over the broadcast ones, both in row-major order.
+    let shp = bbp.shape[0].xyz;
+    let o = bbp.op_shape[0].xyz;
+    let jdx = vec3u(j / (o.y * o.z), (j / o.z) % o.y, j % o.z);
+    let bsh = select(shp, vec3u(1u), o == shp); // broadcast extents (1 on the operand's own dims)
+    for (var q = 0u; q < bbp.r; q++) {
+      let qdx = vec3u(q / (bsh.y * bsh.z), (q / bsh.z) % bsh.y, q % bsh.z);
+      let idx = select(qdx, jdx, o == shp);
+      let io = (idx.x * shp.y + idx.y) * shp.z + idx.z;
+      acc += binary_df(g[io], a[dot(idx, bbp.a_strides[0].xyz)], b[dot(idx, bbp.b_strides[0].xyz)]);
+    }
+    gop[j] = acc;
+    return;
+  }
   for (var q = 0u; q < bbp.r; q++) {
     // Rebuild the output multi-index from (j over the operand's dims, q over the broadcast dims).
     var rj = j;

@@ -147,10 +147,10 @@ export class SAL {
     if (w !== 'paper') return causalAttention(q, k, v, len, { window: w, lastOnly });
     // Paper rule per sequence: W = 8 when the history is longer than 30 items, else 4.
     const long = Array.from(lengths, (n) => (n > 30 ? 1 : 0));
+    if (long.every((x) => !x)) return causalAttention(q, k, v, len, { window: 4, lastOnly });
+    if (long.every((x) => x)) return causalAttention(q, k, v, len, { window: 8, lastOnly });
     const z4 = causalAttention(q, k, v, len, { window: 4, lastOnly });
-    if (!long.some((x) => x)) return z4;
     const z8 = causalAttention(q, k, v, len, { window: 8, lastOnly });
-    if (long.every((x) => x)) return z8;
     const m = tensor(long, [long.length, 1, 1], { engine: h.engine });
     // z4 + m·(z8 − z4)
     return add(z4, mul(m, sub(z8, z4)));
