@@ -5,6 +5,20 @@ import * as ops from '../../src/tensor/index.ts';
 import type { Tensor } from '../../src/tensor/index.ts';
 import { Nd, randn, uniform, unaryRef, binaryRef } from '../reference/nd.ts';
 import { expectClose, gpuGrads, finiteDiff } from '../helpers.ts';
+import { coalesceDims } from '../../src/tensor/ops/binary.ts';
+import { expect } from 'vitest';
+
+describe('coalesceDims', () => {
+  it('merges dims both operands traverse alike and drops extent-1 dims', () => {
+    // [64, 200, 3, 64] ⊙ [64, 200, 3, 1]
+    expect(coalesceDims([64, 200, 3, 64], [38400, 192, 64, 1], [600, 3, 1, 0])).toEqual({ shape: [38400, 64], sa: [64, 1], sb: [1, 0] });
+    // bias row: [7, 33] ⊙ [33]
+    expect(coalesceDims([7, 33], [33, 1], [0, 1])).toEqual({ shape: [7, 33], sa: [33, 1], sb: [0, 1] });
+    // same shape collapses to one dim
+    expect(coalesceDims([2, 3, 4], [12, 4, 1], [12, 4, 1])).toEqual({ shape: [24], sa: [1], sb: [1] });
+    expect(coalesceDims([1, 1], [0, 0], [0, 0])).toEqual({ shape: [], sa: [], sb: [] });
+  });
+});
 
 // f32 transcendental functions on the CPU adapters are accurate to a few ulp; 1e-5 relative leaves
 // room for tanh/exp near overflow while still catching a wrong formula.
@@ -65,6 +79,10 @@ const shapePairs: [number[], number[]][] = [
   [[1, 7, 1], [3, 1, 33]],
   [[1000], [1]],
   [[3, 1, 5], [2, 1]],
+  // Nothing coalesces: rank 5 takes the generic (looping) index path rather than the rank-3 one.
+  [[2, 1, 3, 1, 5], [1, 4, 1, 6, 1]],
+  // Coalesces to [38, 64] ⊙ [38, 1] (SAL's gate shape, smaller).
+  [[2, 19, 3, 64], [2, 19, 3, 1]],
 ];
 
 describe('binary ops with broadcasting', () => {
