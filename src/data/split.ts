@@ -1,0 +1,106 @@
+// Evaluation splits (DESIGN §6; paper §4). Leave-one-out by time: the last interaction is the test
+// target, the one before it the validation target, the rest is training; the full catalogue is
+// ranked later, so a case carries its history (the model input, the most recent maxLen items) and
+// `seen` (every item before the target: what the evaluator masks out of the ranking).
+
+import type { Dataset } from './dataset.ts';
+import { mulberry32, shuffleInPlace } from './rng.ts';
+
+export interface EvalCase {
+  /** Dense user id. */
+  user: number;
+  /** The most recent ≤ maxLen items before the target, in time order. */
+  history: Int32Array;
+  /** The item(s) to retrieve: one for leave-one-out, the last 3 for zero-shot. */
+  targets: Int32Array;
+  /** Sorted distinct items the user interacted with before the (first) target, whole history. */
+  seen: Int32Array;
+}
+
+export interface LeaveOneOut {
+  /** Per user (index = dense user id): the training prefix, all but the last two interactions; a user
+   *  with fewer than 3 interactions keeps the whole sequence here and has no targets (RecBole's rule:
+   *  such users are in training only). Not truncated: the batcher keeps the last maxLen. */
+  train: Int32Array[];
+  valid: EvalCase[];
+  test: EvalCase[];
+  maxLen: number;
+}
+
+function tail(seq: Int32Array, end: number, maxLen: number): Int32Array {
+  return seq.slice(Math.max(0, end - maxLen), end);
+}
+
+function seenBefore(seq: Int32Array, end: number): Int32Array {
+  return Int32Array.from(new Set(seq.subarray(0, end))).sort();
+}
+
+function evalCase(user: number, seq: Int32Array, at: number, count: number, maxLen: number): EvalCase {
+  return { user, history: tail(seq, at, maxLen), targets: seq.slice(at, at + count), seen: seenBefore(seq, at) };
+}
+
+export function leaveOneOut(ds: Dataset, opts: { maxLen?: number } = {}): LeaveOneOut {
+  const maxLen = opts.maxLen ?? 200;
+  if (!(maxLen >= 1)) throw new Error(`leaveOneOut: maxLen must be ≥ 1 (got ${maxLen})`);
+  const train: Int32Array[] = [];
+  const valid: EvalCase[] = [];
+  const test: EvalCase[] = [];
+  ds.sequences.forEach((seq, u) => {
+    const n = seq.length;
+    if (n < 3) {
+      train.push(seq.slice());
+      return;
+    }
+    train.push(seq.slice(0, n - 2));
+    valid.push(evalCase(u, seq, n - 2, 1, maxLen));
+    test.push(evalCase(u, seq, n - 1, 1, maxLen));
+  });
+  return { train, valid, test, maxLen };
+}
+
+export interface ZeroShotSplit {
+  /** Dense ids of the users seen in training, ascending. */
+  trainUsers: Int32Array;
+  /** Their sequences minus the last interaction (aligned with trainUsers). */
+  train: Int32Array[];
+  /** Last interaction of each training user with ≥ 2 interactions: for early stopping. */
+  valid: EvalCase[];
+  /** Held-out users (never in training): history = all but the last 3, targets = the last 3. */
+  heldOut: EvalCase[];
+  maxLen: number;
+}
+
+/**
+ * The paper's zero-shot protocol: a fraction of users (chosen by a seeded shuffle among users with at
+ * least 4 interactions, so each has a non-empty history) is held out of training entirely; their last
+ * 3 interactions are the targets (Recall@K over the 3). Default fraction 0.1, seed 0, maxLen 200.
+ */
+export function zeroShotSplit(ds: Dataset, opts: { fraction?: number; seed?: number; maxLen?: number } = {}): ZeroShotSplit {
+  const fraction = opts.fraction ?? 0.1;
+  const maxLen = opts.maxLen ?? 200;
+  if (!(fraction > 0 && fraction < 1)) throw new Error(`zeroShotSplit: fraction must be in (0, 1) (got ${fraction})`);
+  const eligible: number[] = [];
+  ds.sequences.forEach((s, u) => s.length >= 4 && eligible.push(u));
+  shuffleInPlace(eligible, mulberry32(opts.seed ?? 0));
+  const k = Math.min(eligible.length, Math.max(1, Math.round(fraction * ds.numUsers)));
+  const held = new Set(eligible.slice(0, k));
+  const trainUsers: number[] = [];
+  const train: Int32Array[] = [];
+  const valid: EvalCase[] = [];
+  const heldOut: EvalCase[] = [];
+  ds.sequences.forEach((seq, u) => {
+    const n = seq.length;
+    if (held.has(u)) {
+      heldOut.push(evalCase(u, seq, n - 3, 3, maxLen));
+      return;
+    }
+    trainUsers.push(u);
+    if (n >= 2) {
+      train.push(seq.slice(0, n - 1));
+      valid.push(evalCase(u, seq, n - 1, 1, maxLen));
+    } else {
+      train.push(seq.slice());
+    }
+  });
+  return { trainUsers: Int32Array.from(trainUsers), train, valid, heldOut, maxLen };
+}
