@@ -40,6 +40,8 @@ struct Params {
   lane0: u32,       // noise stream offset mod 4
   block0: vec2u,    // ⌊offset/4⌋ as (lo, hi)
   key: vec2u,       // seed as (lo, hi)
+  lo: u32,          // forward: this dispatch's candidates [lo, hi) (see LOOP LIMIT below)
+  hi: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 
@@ -183,6 +185,14 @@ fn score_cq(q: ptr<function, array<vec4f, MAXQ>>, i: u32, cj: ColInfo) -> f32 {
   return (t.x + t.y) + (t.z + t.w) - cj.logq;
 }
 
+// LOOP LIMIT: Mesa llvmpipe stops a shader invocation's loops after 65535 iterations in all
+// (gallivm's loop limiter counts every non-unrolled loop's iterations together, per invocation;
+// measured: two sequential loops of 32768 + 37232 stop at 65534, nested loops likewise), silently.
+// So the loops over M (forward, backward_rows) and N (backward_cols) cover [lo, hi) per dispatch,
+// ≤ 32768 each (infonce.ts LOOP_CHUNK), the running state carried between dispatches in a buffer
+// owned by the same thread: the same operations in the same order, so bit-identical to one pass.
+@group(0) @binding(25) var<storage, read_write> fstate: array<vec4f>;
+
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = thread_index(gid, nwg);
@@ -191,9 +201,15 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   var mx = LOWEST;
   var s = 0.0;
   var spos = 0.0;
+  if (p.lo > 0u) {
+    let st = fstate[i];
+    mx = st.x;
+    s = st.y;
+    spos = st.z;
+  }
   var q: array<vec4f, MAXQ>;
   if (QREG) { for (var k = 0u; k < D4; k++) { q[k] = ahat[i * D4 + k]; } }
-  for (var j = 0u; j < p.m; j++) {
+  for (var j = p.lo; j < p.hi; j++) {
     let cj = cinfo[j];
     if (masked(j, ri, cj)) { continue; }
     var sc: f32;
@@ -205,6 +221,10 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
     } else {
       s += exp(sc - mx);
     }
+  }
+  if (p.hi < p.m) {
+    fstate[i] = vec4f(mx, s, spos, 0.0);
+    return;
   }
   let l = mx + log(s);
   lse_out[i] = l;
@@ -234,8 +254,12 @@ struct BwdParams {
   inv_tau: f32,
   tau: f32,
   eps: f32,
+  lo: u32,   // this dispatch's [lo, hi) of the long loop (M for rows, N for cols): LOOP LIMIT
+  hi: u32,
 }
 @group(0) @binding(0) var<uniform> bp: BwdParams;
+// The accumulators between dispatches of one long loop: [rows, D4] vec4s.
+@group(0) @binding(26) var<storage, read_write> bstate: array<vec4f>;
 
 @group(0) @binding(17) var<storage, read> g: array<f32>;
 @group(0) @binding(18) var<storage, read> lse: array<f32>;
@@ -254,7 +278,13 @@ fn backward_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   let li = lse[i];
   var q: array<vec4f, MAXQ>;
   if (QREG) { for (var k = 0u; k < D4; k++) { q[k] = ahat[i * D4 + k]; } }
-  for (var j = 0u; j < bp.m; j++) {
+  if (bp.lo > 0u) {
+    for (var k = 0u; k < KC; k++) {
+      let kk = K0 + k;
+      if (kk < D4) { acc[k] = bstate[i * D4 + kk]; }
+    }
+  }
+  for (var j = bp.lo; j < bp.hi; j++) {
     let cj = cinfo[j];
     if (masked(j, ri, cj)) { continue; }
     var sc: f32;
@@ -264,6 +294,13 @@ fn backward_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
       let kk = K0 + k;
       if (kk < D4) { acc[k] = fma(vec4f(w), chat[j * D4 + kk], acc[k]); }
     }
+  }
+  if (bp.hi < bp.m) {
+    for (var k = 0u; k < KC; k++) {
+      let kk = K0 + k;
+      if (kk < D4) { bstate[i * D4 + kk] = acc[k]; }
+    }
+    return;
   }
   var dot_xg = 0.0;
   if (EPI) {
@@ -296,7 +333,13 @@ fn backward_cols(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   let cj = cinfo[j];
   var q: array<vec4f, MAXQ>;
   if (QREG) { for (var k = 0u; k < D4; k++) { q[k] = chat[j * D4 + k]; } }
-  for (var i = 0u; i < bp.n; i++) {
+  if (bp.lo > 0u) {
+    for (var k = 0u; k < KC; k++) {
+      let kk = K0 + k;
+      if (kk < D4) { acc[k] = bstate[j * D4 + kk]; }
+    }
+  }
+  for (var i = bp.lo; i < bp.hi; i++) {
     let ri = rinfo[i];
     if (masked(j, ri, cj)) { continue; }
     var sc: f32;
@@ -306,6 +349,13 @@ fn backward_cols(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
       let kk = K0 + k;
       if (kk < D4) { acc[k] = fma(vec4f(w), ahat[i * D4 + kk], acc[k]); }
     }
+  }
+  if (bp.hi < bp.n) {
+    for (var k = 0u; k < KC; k++) {
+      let kk = K0 + k;
+      if (kk < D4) { bstate[j * D4 + kk] = acc[k]; }
+    }
+    return;
   }
   var dot_xg = 0.0;
   if (EPI) {

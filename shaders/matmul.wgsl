@@ -366,7 +366,10 @@ fn act_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
 
 // out[j] = Σ_r in[r·cols + j]: bias gradients (column sums of dz) and sums over a broadcast batch.
 // One thread per column looping over rows in order: deterministic, no atomics (DESIGN.md §3).
-struct SumParams { rows: u32, cols: u32 }
+// Rows [r0, r1) per dispatch, the running sum carried in sum_out: llvmpipe silently stops a thread's
+// loops after 65535 iterations (matmul.ts columnSum), and the same additions in the same order keep
+// the result bit-identical to one pass.
+struct SumParams { rows: u32, cols: u32, r0: u32, r1: u32 }
 @group(0) @binding(0) var<uniform> sp: SumParams;
 @group(0) @binding(8) var<storage, read> sum_in: array<f32>;
 @group(0) @binding(9) var<storage, read_write> sum_out: array<f32>;
@@ -376,6 +379,7 @@ fn column_sum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let j = flat_index(gid, nwg);
   if (j >= sp.cols) { return; }
   var s = 0.0;
-  for (var r = 0u; r < sp.rows; r++) { s += sum_in[r * sp.cols + j]; }
+  if (sp.r0 > 0u) { s = sum_out[j]; }
+  for (var r = sp.r0; r < sp.r1; r++) { s += sum_in[r * sp.cols + j]; }
   sum_out[j] = s;
 }

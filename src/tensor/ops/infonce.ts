@@ -131,7 +131,7 @@ function plan(op: string, anchors: Tensor, candidates: Tensor, o: InfoNCEOptions
       NOISE: !!o.noise && o.noise.sigma > 0,
       QREG: D4 <= MAXQ,
     },
-    params: { n: N, m: M, d, inv_tau: 1 / tau, tau, eps: EPS, ...noise },
+    params: { n: N, m: M, d, inv_tau: 1 / tau, tau, eps: EPS, ...noise, lo: 0, hi: M },
     tau,
   };
 }
@@ -179,6 +179,20 @@ function prep(op: string, p: Plan, a: Tensor, c: Tensor, pos?: Tensor, logQ?: Te
   return { ahat, rinfo, chat, cinfo, dispose: () => [ahat, rinfo, chat, cinfo].forEach((t) => t.dispose()) };
 }
 
+/**
+ * Iterations of the long loop (over M, or N for backward_cols) per dispatch: llvmpipe silently stops
+ * an invocation's loops after 65535 iterations in all (LOOP LIMIT in infonce.wgsl); half of that
+ * leaves room for the other loops of the kernel. Each chunk is one more ~20 µs dispatch.
+ */
+export const LOOP_CHUNK = 32768;
+
+/** [lo, hi) ranges of at most LOOP_CHUNK covering [0, n) (one empty range for n = 0). */
+function loopRanges(n: number): [number, number][] {
+  const r: [number, number][] = [];
+  for (let lo = 0; lo < n || r.length === 0; lo += LOOP_CHUNK) r.push([lo, Math.min(n, lo + LOOP_CHUNK)]);
+  return r;
+}
+
 /** vec4 columns per backward dispatch: the kernels' private accumulator (MAXKC in the WGSL). */
 const MAXKC = 32;
 
@@ -205,10 +219,15 @@ function backwardPass(
   const result = Tensor.empty([rows, d], 'f32', e);
   const raw = cosine && !EPI ? Tensor.empty([rows, d], 'f32', e) : result;
   const grid = e.grid(Math.ceil((entry === 'backward_rows' ? p.N : p.M) / WG));
+  const ranges = loopRanges(entry === 'backward_rows' ? p.M : p.N);
+  const state = Tensor.empty(ranges.length > 1 ? [rows, D4 * 4] : [4], 'f32', e);
   for (let c = 0; c < chunks; c++) {
     const k = e.kernels.get('infonce', entry, { ...p.constants, KC, EPI, K0: c * MAXKC });
-    e.stream.dispatch(k, { ...common, [out]: raw.binding(op) }, { n: p.N, m: p.M, d, inv_tau: 1 / p.tau, tau: p.tau, eps: EPS }, grid);
+    for (const [lo, hi] of ranges) {
+      e.stream.dispatch(k, { ...common, [out]: raw.binding(op), bstate: state.binding(op) }, { n: p.N, m: p.M, d, inv_tau: 1 / p.tau, tau: p.tau, eps: EPS, lo, hi }, grid);
+    }
   }
+  state.dispose();
   if (raw !== result) {
     e.stream.dispatch(
       e.kernels.get('infonce', 'finish_norm', { WG, D4 }),
@@ -239,12 +258,17 @@ export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOption
     const ins = bindInputs([anchors, candidates, opts.positives, opts.logQ, opts.anchorIds, opts.candidateIds]);
     const [a, c, pos, logQ, aIds, cIds] = ins.ts;
     const pr = prep(op, p, a!, c!, pos, logQ, aIds, cIds);
-    e.stream.dispatch(
-      e.kernels.get('infonce', 'forward', p.constants),
-      { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op), loss: loss.binding(op), lse_out: lse.binding(op) },
-      p.params,
-      e.grid(Math.ceil(N / WG)),
-    );
+    const ranges = loopRanges(M);
+    const state = Tensor.empty(ranges.length > 1 ? [N, 4] : [4], 'f32', e);
+    for (const [lo, hi] of ranges) {
+      e.stream.dispatch(
+        e.kernels.get('infonce', 'forward', p.constants),
+        { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op), loss: loss.binding(op), lse_out: lse.binding(op), fstate: state.binding(op) },
+        { ...p.params, lo, hi },
+        e.grid(Math.ceil(N / WG)),
+      );
+    }
+    state.dispose();
     pr.dispose();
     ins.release();
   }

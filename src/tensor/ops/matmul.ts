@@ -200,7 +200,12 @@ function gemm(op: string, e: Engine, A: Mat, B: Mat, batch: number, out: Tensor,
 /** out[j] = Σ_r x[r, j] for x holding [rows, cols] contiguous elements (deterministic). */
 function columnSum(e: Engine, x: Tensor, rows: number, cols: number, outShape: readonly number[]): Tensor {
   const out = Tensor.empty(outShape, 'f32', e);
-  dispatch1d(e, 'matmul', 'column_sum', {}, { sum_in: x.binding('column_sum'), sum_out: out.binding('column_sum') }, { rows, cols }, cols);
+  // ≤ 32768 rows per dispatch: llvmpipe stops a thread's loops after 65535 iterations, silently.
+  const CHUNK = 32768;
+  for (let r0 = 0; r0 < rows || r0 === 0; r0 += CHUNK) {
+    const r1 = Math.min(rows, r0 + CHUNK);
+    dispatch1d(e, 'matmul', 'column_sum', {}, { sum_in: x.binding('column_sum'), sum_out: out.binding('column_sum') }, { rows, cols, r0, r1 }, cols);
+  }
   return out;
 }
 

@@ -13,7 +13,7 @@ import { Tensor, ShapeError } from '../tensor.ts';
 import { record } from '../tape.ts';
 import { bindable } from './layout.ts';
 import { engineOf, assertDType, fmt, dispatch1d } from './util.ts';
-import { rowLaunch, sum } from './reduce.ts';
+import { rowLaunch, sum, MAX_LOOP } from './reduce.ts';
 
 const TARGET_THREADS = 16384;
 /** Fewest rows one thread of the parameter-gradient kernel sums. */
@@ -31,7 +31,7 @@ export function l2Normalize(x: Tensor, eps = 1e-12): Tensor {
   const e = engineOf(op, x);
   assertDType(op, x, 'f32');
   const { rows, d } = rowsOf(op, x);
-  const { constants, grid } = rowLaunch(e, rows, d);
+  const { constants, grid } = rowLaunch(e, rows, d, 2);
   const xb = bindable(x);
   const y = Tensor.empty(x.shape, 'f32', e);
   e.stream.dispatch(e.kernels.get('norm', 'l2_forward', constants), { x: xb.binding(op), y: y.binding(op) }, { rows, d, eps }, grid);
@@ -64,7 +64,7 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   for (const [name, t] of [['gamma', gamma], ['beta', beta]] as const) {
     if (t.rank !== 1 || t.shape[0] !== d) throw new ShapeError(op, `${name} has shape ${fmt(t.shape)}; expected [${d}] for input ${fmt(x.shape)}`);
   }
-  const { constants, grid } = rowLaunch(e, rows, d);
+  const { constants, grid } = rowLaunch(e, rows, d, 3);
   const xb = bindable(x);
   const gb = bindable(gamma);
   const bb = bindable(beta);
@@ -100,6 +100,8 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
       if (gamma.requiresGrad || beta.requiresGrad) {
         let chunks = 1;
         if (d < TARGET_THREADS && rows >= 2 * MIN_CHUNK_ROWS) chunks = Math.min(Math.floor(rows / MIN_CHUNK_ROWS), Math.max(1, Math.floor(TARGET_THREADS / d)));
+        // llvmpipe stops a thread's loops after 65535 iterations (MAX_LOOP in reduce.ts).
+        chunks = Math.max(chunks, Math.ceil(rows / MAX_LOOP));
         const chunkRows = Math.max(1, Math.ceil(rows / chunks));
         chunks = Math.max(1, Math.ceil(rows / chunkRows));
         const pg = Tensor.empty(chunks > 1 ? [chunks, d] : [d], 'f32', e);

@@ -28,6 +28,13 @@ const TARGET_THREADS = 16384;
 const ROW_CHUNK = 4096;
 /** Fewest elements one column-kernel thread sums per chunk. */
 const MIN_CHUNK = 64;
+/**
+ * Most loop iterations one thread may run: Mesa llvmpipe silently stops an invocation's loops after
+ * 65535 iterations in all (gallivm's loop limiter, shared by every loop of the invocation; measured
+ * with two sequential loops, and nested ones: both stop at ~65535). Longer rows/columns are chunked
+ * (one more stage), so results are unchanged below this. softmax and norm use it too.
+ */
+export const MAX_LOOP = 32768;
 
 // ------------------------------------------------------------------------------ row kernel launch
 
@@ -85,13 +92,23 @@ export function setRowConfig(e: Engine, cfg: RowConfig | null): void {
   rowConfigs.set(e, cfg);
 }
 
-/** Override constants {WG, T} and the workgroup grid for `rows` rows of length `d`. */
-export function rowLaunch(e: Engine, rows: number, d: number): { constants: { WG: number; T: number }; grid: [number, number] } {
+/**
+ * Override constants {WG, T} and the workgroup grid for `rows` rows of length `d`. `loops`: how many
+ * passes over its row a thread makes in the kernel; more threads share a row than the configuration
+ * asks when one thread would otherwise run past llvmpipe's 65535 loop iterations (MAX_LOOP), so
+ * results change only for rows that long (they were wrong on llvmpipe before).
+ */
+export function rowLaunch(e: Engine, rows: number, d: number, loops = 1): { constants: { WG: number; T: number }; grid: [number, number] } {
   const c = rowConfig(e);
   const want = Math.min(c.maxThreadsPerRow, c.workgroup, Math.ceil(d / c.elemsPerThread));
   let t = 1;
   while (t < want) t *= 2;
   t = Math.min(t, c.maxThreadsPerRow, c.workgroup);
+  const perThread = Math.floor((2 * MAX_LOOP - 1000) / loops);
+  while (Math.ceil(d / t) > perThread && t < c.workgroup) t *= 2;
+  if (Math.ceil(d / t) > perThread && e.gpu.kind === 'gl') {
+    throw new TensorError(`row of ${d} elements: more than llvmpipe's 65535 loop iterations per thread even with ${t} threads per row (at most ${t * perThread})`);
+  }
   return { constants: { WG: c.workgroup, T: t }, grid: e.grid(Math.ceil(rows / (c.workgroup / t))) };
 }
 
@@ -137,10 +154,11 @@ function reduceStage(e: Engine, src: Tensor, outer: number, r: number, inner: nu
   if (inner === 1) {
     let chunks = 1;
     if (outer < TARGET_ROWS && r > ROW_CHUNK) chunks = Math.min(Math.ceil(r / ROW_CHUNK), Math.floor(TARGET_ROWS / outer));
+    chunks = Math.max(chunks, Math.ceil(r / MAX_LOOP));
     const chunkLen = Math.max(1, Math.ceil(r / chunks));
     chunks = Math.max(1, Math.ceil(r / chunkLen));
     const out = Tensor.empty(chunks > 1 ? [outer * chunks] : shape, 'f32', e);
-    const { constants, grid } = rowLaunch(e, outer * chunks, chunkLen);
+    const { constants, grid } = rowLaunch(e, outer * chunks, chunkLen, 1);
     const k = e.kernels.get('reduce', 'reduce_rows', constants);
     e.stream.dispatch(k, { x: src.binding(op), y: out.binding(op) }, { rows: outer * chunks, r, chunks, chunk_len: chunkLen, scale: chunks > 1 ? 1 : scale }, grid);
     if (chunks === 1) return out;
@@ -151,6 +169,7 @@ function reduceStage(e: Engine, src: Tensor, outer: number, r: number, inner: nu
   const outputs = outer * inner;
   let chunks = 1;
   if (outputs < TARGET_THREADS && r >= 2 * MIN_CHUNK) chunks = Math.min(Math.floor(r / MIN_CHUNK), Math.floor(TARGET_THREADS / outputs));
+  chunks = Math.max(chunks, Math.ceil(r / MAX_LOOP));
   const chunkLen = Math.max(1, Math.ceil(r / chunks));
   chunks = Math.max(1, Math.ceil(r / chunkLen));
   const out = Tensor.empty(chunks > 1 ? [outer * chunks * inner] : shape, 'f32', e);

@@ -18,7 +18,8 @@ function softmaxOp(op: 'softmax' | 'logSoftmax', x: Tensor): Tensor {
   const d = x.shape[x.rank - 1];
   const rows = d === 0 ? 0 : x.size / d;
   const LOG = op === 'logSoftmax';
-  const { constants, grid } = rowLaunch(e, rows, d);
+  // Two passes over the row in each kernel (rowLaunch: llvmpipe's loop limit).
+  const { constants, grid } = rowLaunch(e, rows, d, 2);
   const xb = bindable(x);
   const y = Tensor.empty(x.shape, 'f32', e);
   const k = e.kernels.get('softmax', 'softmax_forward', { ...constants, LOG });
