@@ -127,19 +127,18 @@ export class MFL {
 
   /**
    * L_MFL for a batch: `z` the fused vectors of the batch items, `titles` their raw title vectors
-   * [n, titleDim] restricted to titled items by `titled` (i32 row indices into the batch, or null for
-   * all), `cf` their CF embeddings [n, d] (or null to skip L_cf), `itemIds` i32 [n] (duplicates in a
+   * [n, titleDim] restricted to titled items by `titled` (`rows`: i32 row indices into the batch,
+   * `ids`: those rows' item ids; null for all rows), `cf` their CF embeddings [n, d] (or null to skip L_cf), `itemIds` i32 [n] (duplicates in a
    * batch are not negatives of each other), and the step's seed for the RNG-driven terms.
    */
-  losses(z: Tensor, inputs: { titles: Tensor | null; titled: Tensor | null; cf: Tensor | null; itemIds: Tensor; seed: number }): MflLosses {
+  losses(z: Tensor, inputs: { titles: Tensor | null; titled: { rows: Tensor; ids: Tensor } | null; cf: Tensor | null; itemIds: Tensor; seed: number }): MflLosses {
     const w = this.cfg.weights;
     const terms: Tensor[] = [];
     const out: MflLosses = { total: null as unknown as Tensor, title: null, cf: null, cons: null, fusCl: null };
     if (inputs.titles && w.title > 0 && this.titleHead) {
-      const zt = inputs.titled ? gatherRows(z, inputs.titled) : z;
-      const ids = inputs.titled ? gatherRows(reshape(inputs.itemIds, [-1, 1]), inputs.titled) : inputs.itemIds;
-      const tt = inputs.titled ? gatherRows(inputs.titles, inputs.titled) : inputs.titles;
-      const idv = reshape(ids, [-1]);
+      const zt = inputs.titled ? gatherRows(z, inputs.titled.rows) : z;
+      const idv = inputs.titled ? inputs.titled.ids : inputs.itemIds;
+      const tt = inputs.titled ? gatherRows(inputs.titles, inputs.titled.rows) : inputs.titles;
       out.title = mean(infoNCE(zt, linear(tt, this.titleHead), { temperature: this.cfg.temperature, anchorIds: idv, candidateIds: idv }));
       terms.push(affine(out.title, w.title, 0));
       if (w.cons > 0 && zt.shape[0] >= 2) {
