@@ -3,17 +3,11 @@
 
 import { tensor } from '../tensor/ops/creation.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import { mulberry32 } from '../data/rng.ts';
 
-/** mulberry32: tiny, fast, good enough for initial weights; seeds are 32-bit integers. */
+/** Uniform [0, 1) numbers from a 32-bit seed (mulberry32, shared with the data layer's shuffles). */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed).next;
 }
 
 export function normalArray(n: number, std: number, rand: () => number): Float32Array {

@@ -262,6 +262,16 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       return s;
     };
 
+    /** One optimizer step on `loss()`; returns the sum of the losses read back now (every lossReadEvery steps). */
+    const optimizerStep = async (loss: () => Tensor): Promise<number> => {
+      opt.zeroGrad();
+      const l = tidy(loss);
+      l.backward();
+      opt.step();
+      pending.push(l);
+      return pending.length >= cfg.lossReadEvery ? readLosses(pending.splice(0)) : 0;
+    };
+
     // 3. MFL stage: epochs over the item catalog.
     for (let ep = 1; ep <= cfg.mflEpochs; ep++) {
       const te = performance.now();
@@ -270,13 +280,8 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       let sum = 0;
       let n = 0;
       for (let s = 0; s + 2 <= ids.length; s += cfg.itemBatchSize) {
-        opt.zeroGrad();
-        const l = tidy(() => mflLoss(ids.slice(s, s + cfg.itemBatchSize)));
-        l.backward();
-        opt.step();
-        pending.push(l);
+        sum += await optimizerStep(() => mflLoss(ids.slice(s, s + cfg.itemBatchSize)));
         n++;
-        if (pending.length >= cfg.lossReadEvery) sum += await readLosses(pending.splice(0));
       }
       sum += await readLosses(pending.splice(0));
       emit({ stage: 'mfl', epoch: ep, loss: sum / Math.max(1, n), seconds: (performance.now() - te) / 1000 });
@@ -296,9 +301,8 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       const batches = [...makeBatches(trainSeqs, { batchSize: cfg.batchSize, numItems: ds.numItems, maxLen: cfg.maxLen, seed: cfg.seed + ep, padTo: 'batch' })];
       for (const [bi, b] of batches.entries()) {
         hooks.onStep?.('sal', bi, batches.length);
-        opt.zeroGrad();
         const sb: SequenceBatch = { items: b.items, lengths: b.lengths, batch: b.B, maxLen: b.L };
-        const l = tidy(() => {
+        sum += await optimizerStep(() => {
           if (cfg.schedule === 'frozen') {
             const z = noGrad(() => model.itemVectors(modalities, allItems));
             return model.userItemLoss(z, sb);
@@ -309,11 +313,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
           const batchItems = [...new Set(Array.from(b.items).filter((x) => x < ds.numItems))];
           return add(ui, affine(mflLoss(batchItems), cfg.mflAuxWeight, 0));
         });
-        l.backward();
-        opt.step();
-        pending.push(l);
         n++;
-        if (pending.length >= cfg.lossReadEvery) sum += await readLosses(pending.splice(0));
       }
       sum += await readLosses(pending.splice(0));
       const z = tidy(() => noGrad(() => model.itemVectors(modalities, allItems)));
