@@ -59,12 +59,21 @@ function metricsTable(rows: [string, Record<string, number>][]): string {
 }
 
 async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
-  const src: DataSource = { format: (o.format as DataSource['format']) ?? (o.data ? 'movielens' : 'synthetic'), dir: o.data && resolve(o.data), wordVectors: o.wordVectors && resolve(o.wordVectors), seed: o.seed ? +o.seed : 0 };
+  // --resume DIR: DIR is a previous run's --out; its DIR/last checkpoint gives the config (unless
+  // --config is given), the data source (unless --data is given) and the full training state.
+  const resumeFrom = o.resume ? join(resolve(o.resume), 'last') : undefined;
+  const prev = resumeFrom ? loadCheckpoint(resumeFrom).meta : null;
+  let src: DataSource = { format: (o.format as DataSource['format']) ?? (o.data ? 'movielens' : 'synthetic'), dir: o.data && resolve(o.data), wordVectors: o.wordVectors && resolve(o.wordVectors), seed: o.seed ? +o.seed : 0 };
+  if (prev && !o.data && !o.format) {
+    if (!prev.data) throw new Error(`${resumeFrom}: the checkpoint does not record its data source; pass --data/--format`);
+    src = prev.data as DataSource;
+  }
   let cfg: TrainConfig = defaultTrainConfig;
   if (o.config) cfg = deepMerge(cfg, JSON.parse(readFileSync(o.config, 'utf8')));
+  else if (prev) cfg = deepMerge(cfg, prev.config);
   if (o.epochs) cfg = { ...cfg, epochs: +o.epochs };
   if (o.seed) cfg = { ...cfg, seed: +o.seed };
-  const out = resolve(o.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
+  const out = resolve(o.out ?? o.resume ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
   mkdirSync(out, { recursive: true });
   const gpu = await initEngine();
   console.log(`data: ${src.format}${src.dir ? ` ${src.dir}` : ''}; adapter: ${gpu.gpu.kind}; out: ${out}`);
@@ -77,6 +86,8 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   let lastLoss = '—';
   const res = await train(ds, cfg, {
     checkpointDir: join(out, 'checkpoint'),
+    lastDir: join(out, 'last'),
+    resumeFrom,
     dataSource: src as unknown as Record<string, unknown>,
     onStep: (st, step, total) => {
       if (step === 0) {
@@ -178,7 +189,8 @@ export function program(): Command {
     .option('--config <file>', 'JSON overriding fields of the training config')
     .option('--epochs <n>', 'SAL-stage epochs (early stopping may end sooner)')
     .option('--seed <s>', 'random seed')
-    .option('--out <dir>', 'output directory (results.json, checkpoint/)')
+    .option('--out <dir>', 'output directory (results.json, checkpoint/ = best model, last/ = resumable state)')
+    .option('--resume <dir>', "continue a previous run from its out dir (DIR/last); its config unless --config, its data unless --data; writes to DIR unless --out")
     .action((o) => cmdTrain(o));
   p.command('eval').description('evaluate a checkpoint on validation and test').requiredOption('--checkpoint <dir>').action((o) => cmdEval(o));
   p.command('embed')

@@ -10,6 +10,13 @@ import type { Engine } from '../gpu/engine.ts';
 import { Storage, Tensor, TensorError } from '../tensor/tensor.ts';
 import { keep } from '../tensor/scope.ts';
 import { dispatch1d } from '../tensor/ops/util.ts';
+import type { NamedArray } from '../train/checkpoint.ts';
+
+/** Optimizer state for checkpoints: the step count and every group's moments (`adam.<g>.m` / `.v`). */
+export interface AdamState {
+  step: number;
+  arrays: NamedArray[];
+}
 
 export interface AdamOptions {
   lr: number;
@@ -185,6 +192,49 @@ export class Adam {
 
   get stepCount(): number {
     return this.t;
+  }
+
+  /**
+   * The moments of every group, read back from the GPU (whole arenas, padding included: it is zero and
+   * stays zero, and the arena layout is fixed by the parameter list, so a fresh optimizer over the same
+   * parameters accepts it). With the step count this is all a resumed run needs to continue bit-exactly.
+   */
+  async exportState(): Promise<AdamState> {
+    this.assertAlive();
+    const arrays: NamedArray[] = [];
+    for (const [gi, a] of this.groups.entries()) {
+      for (const k of ['m', 'v'] as const) {
+        const t = new Tensor(a[k].retain(), [a.size], 'f32');
+        try {
+          arrays.push({ name: `adam.${gi}.${k}`, shape: [a.size], data: (await t.data()) as Float32Array });
+        } finally {
+          t.dispose();
+        }
+      }
+    }
+    return { step: this.t, arrays };
+  }
+
+  /** Write back a state from exportState (same parameter list: every group's size must match). */
+  importState(s: AdamState): void {
+    this.assertAlive();
+    if (!Number.isSafeInteger(s.step) || s.step < 0) throw new TensorError(`Adam.importState: bad step count ${s.step}`);
+    const byName = new Map(s.arrays.map((a) => [a.name, a]));
+    const expected = new Set(this.groups.flatMap((_, gi) => [`adam.${gi}.m`, `adam.${gi}.v`]));
+    for (const n of byName.keys()) if (!expected.has(n)) throw new TensorError(`Adam.importState: unexpected array '${n}' (the optimizer has ${this.groups.length} group(s))`);
+    const writes: [Storage, Float32Array][] = [];
+    for (const [gi, a] of this.groups.entries()) {
+      for (const k of ['m', 'v'] as const) {
+        const arr = byName.get(`adam.${gi}.${k}`);
+        if (!arr) throw new TensorError(`Adam.importState: missing 'adam.${gi}.${k}'`);
+        if (!(arr.data instanceof Float32Array) || arr.data.length !== a.size) {
+          throw new TensorError(`Adam.importState: 'adam.${gi}.${k}' has ${arr.data.length} values, group ${gi} needs ${a.size} f32 (another model or config?)`);
+        }
+        writes.push([a[k], arr.data]);
+      }
+    }
+    for (const [st, d] of writes) this.engine.stream.write(st.buffer, 0, d);
+    this.t = s.step;
   }
 
   /** Set the learning rate of every group (schedules). */

@@ -28,7 +28,7 @@ import { noGrad } from '../tensor/tape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { Adam } from '../nn/adam.ts';
 import { seededRandom } from '../nn/init.ts';
-import { saveCheckpoint } from './checkpoint.ts';
+import { saveCheckpoint, loadCheckpoint } from './checkpoint.ts';
 import type { NamedArray } from './checkpoint.ts';
 import { Mufasa, defaultMufasaConfig } from '../model/mufasa.ts';
 import type { MufasaConfig, SequenceBatch } from '../model/mufasa.ts';
@@ -105,7 +105,42 @@ export interface TrainHooks {
   checkpointDir?: string;
   /** Recorded in the checkpoint so `eval`/`embed` can reload the same data. */
   dataSource?: Record<string, unknown>;
+  /**
+   * Save a resumable "last" checkpoint here after the MFL stage and after every SAL epoch: weights,
+   * Adam moments and step count, the CF item embeddings (tensor `cf.itemEmb`, so a resume skips BPR),
+   * the best weights so far (`best.<param>`), and in the sidecar the stage, epoch, MFL-order RNG state,
+   * the loss-seed counter, early-stopping state and the log. Independent of `checkpointDir` (best model).
+   */
+  lastDir?: string;
+  /**
+   * Continue from a `lastDir` checkpoint: everything above is restored and training goes on at the
+   * next epoch; a run of E epochs equals k epochs + a resume for the rest, bit for bit on one adapter.
+   * `cfg` should be the checkpoint's config (the CLI loads it from the sidecar).
+   */
+  resumeFrom?: string;
 }
+
+/** Sidecar fields of a resumable checkpoint (see TrainHooks.lastDir). */
+interface ResumeState {
+  kind: 'last';
+  stage: 'mfl' | 'sal';
+  /** SAL epochs completed (0 after the MFL stage). */
+  epoch: number;
+  stopped: boolean;
+  orderState: number;
+  stepSeed: number;
+  best: number;
+  bestEpoch: number;
+  sinceBest: number;
+  validMetrics: Record<string, number>;
+  log: EpochLog[];
+  wallSeconds: number;
+  hasCf: boolean;
+  hasBest: boolean;
+}
+
+const CF_NAME = 'cf.itemEmb';
+const BEST_PREFIX = 'best.';
 
 /** The model for data set `ds` under `cfg` (the item modalities fix MFL's input sizes). */
 export function buildModel(ds: Dataset, cfg: TrainConfig): Mufasa {
@@ -185,9 +220,15 @@ export async function evaluateCases(model: Mufasa, z: Tensor, cases: EvalCase[],
 }
 
 export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
-  const t0 = performance.now();
+  let t0 = performance.now();
   const e = engine();
-  const log: EpochLog[] = [];
+  const resume = hooks.resumeFrom ? loadCheckpoint(hooks.resumeFrom) : null;
+  const rs = resume ? (resume.meta as unknown as ResumeState) : null;
+  if (resume && rs?.kind !== 'last') throw new Error(`${hooks.resumeFrom}: not a resumable checkpoint (it has no training state; use the run's 'last' directory)`);
+  if (resume && !resume.optimizer) throw new Error(`${hooks.resumeFrom}: the checkpoint has no optimizer state`);
+  const resumeFile = hooks.resumeFrom ? `${hooks.resumeFrom}/${String(resume?.meta.files)}/model.safetensors` : '';
+  if (rs) t0 -= rs.wallSeconds * 1000;
+  const log: EpochLog[] = rs ? rs.log.map((l) => ({ ...l })) : [];
   const emit = (l: EpochLog) => {
     log.push(l);
     hooks.onEpoch?.(l);
@@ -207,7 +248,12 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
   async function stages(): Promise<TrainResult> {
     // 2. CF pretraining on training interactions only.
     let cf: Tensor | null = null;
-    if (cfg.cfEpochs > 0 && cfg.model.mfl.weights.cf > 0) {
+    if (rs?.hasCf) {
+      const w = resume!.weights.get(CF_NAME);
+      if (!w || w.shape.length !== 2 || w.shape[0] !== ds.numItems) throw new Error(`${resumeFile}: '${CF_NAME}' missing or not [${ds.numItems}, d]`);
+      cf = keep(tensor(w.data as Float32Array, w.shape));
+      cleanup.push(() => cf?.dispose());
+    } else if (!rs && cfg.cfEpochs > 0 && cfg.model.mfl.weights.cf > 0) {
       const tc = performance.now();
       const bpr = await trainBPR({ numUsers: ds.numUsers, numItems: ds.numItems, sequences: trainSeqs }, { dim: cfg.model.dim, epochs: cfg.cfEpochs, seed: cfg.seed });
       bpr.userEmb.dispose();
@@ -233,6 +279,39 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     );
     const order = mulberry32(cfg.seed + 2);
     let stepSeed = cfg.seed * 100003;
+    if (rs) {
+      loadWeights(model, resume!.weights, resumeFile);
+      opt.importState({ step: Number(resume!.meta.optimizerStep), arrays: [...resume!.optimizer!.values()] });
+      order.setState(rs.orderState);
+      stepSeed = rs.stepSeed;
+    }
+
+    /** Save the resumable state (hooks.lastDir); reads the weights and moments back. */
+    const saveLast = async (st: Omit<ResumeState, 'kind' | 'orderState' | 'stepSeed' | 'log' | 'wallSeconds' | 'hasCf' | 'hasBest'>, bestW: Float32Array[] | null): Promise<void> => {
+      if (!hooks.lastDir) return;
+      const ps = model.parameters();
+      const weights: NamedArray[] = [];
+      for (const p of ps) weights.push({ name: p.name!, shape: [...p.shape], data: (await p.data()) as Float32Array });
+      if (cf) weights.push({ name: CF_NAME, shape: [...cf.shape], data: (await cf.data()) as Float32Array });
+      if (bestW) ps.forEach((p, i) => weights.push({ name: BEST_PREFIX + p.name!, shape: [...p.shape], data: bestW[i] }));
+      const os = await opt.exportState();
+      const meta: ResumeState & Record<string, unknown> = {
+        kind: 'last',
+        ...st,
+        orderState: order.state(),
+        stepSeed,
+        log,
+        wallSeconds: (performance.now() - t0) / 1000,
+        hasCf: cf !== null,
+        hasBest: bestW !== null,
+        optimizerStep: os.step,
+        config: cfg,
+        data: hooks.dataSource ?? null,
+        dataset: ds.name,
+        numItems: ds.numItems,
+      };
+      saveCheckpoint(hooks.lastDir, weights, os.arrays, meta);
+    };
 
     /** L_MFL on a batch of item ids (CPU array). */
     const mflLoss = (ids: number[]): Tensor => {
@@ -273,7 +352,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     };
 
     // 3. MFL stage: epochs over the item catalog.
-    for (let ep = 1; ep <= cfg.mflEpochs; ep++) {
+    for (let ep = 1; !rs && ep <= cfg.mflEpochs; ep++) {
       const te = performance.now();
       const ids = Array.from({ length: ds.numItems }, (_, i) => i);
       shuffleInPlace(ids, order);
@@ -294,7 +373,22 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     let sinceBest = 0;
     const params = model.parameters();
     let validMetrics: Record<string, number> = {};
-    for (let ep = 1; ep <= cfg.epochs; ep++) {
+    let firstEpoch = 1;
+    let stopped = false;
+    if (rs) {
+      ({ best, bestEpoch, sinceBest, validMetrics, stopped } = rs);
+      firstEpoch = rs.epoch + 1;
+      if (rs.hasBest) {
+        bestWeights = params.map((p) => {
+          const w = resume!.weights.get(BEST_PREFIX + p.name!);
+          if (!w || w.data.length !== p.size) throw new Error(`${resumeFile}: '${BEST_PREFIX}${p.name}' missing or of the wrong size`);
+          return w.data as Float32Array;
+        });
+      }
+    } else {
+      await saveLast({ stage: 'mfl', epoch: 0, stopped: false, best, bestEpoch, sinceBest, validMetrics }, null);
+    }
+    for (let ep = firstEpoch; !stopped && ep <= cfg.epochs; ep++) {
       const te = performance.now();
       let sum = 0;
       let n = 0;
@@ -339,8 +433,9 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
           );
         }
       } else if (++sinceBest >= cfg.patience) {
-        break;
+        stopped = true;
       }
+      await saveLast({ stage: 'sal', epoch: ep, stopped, best, bestEpoch, sinceBest, validMetrics }, bestWeights);
     }
 
     // 5. Restore the best weights, then test.
