@@ -10,6 +10,7 @@ type Bench = { run: (args: BenchArgs) => Promise<void> };
 const BENCHES: Record<string, { about: string; load: () => Promise<Bench> }> = {
   matmul: { about: 'matmul kernel lab: v1–v4 sweep vs tfjs-webgpu', load: () => import('./matmul.ts') },
   infonce: { about: 'fused InfoNCE vs the unfused composition, forward+backward', load: () => import('./infonce.ts') },
+  train: { about: 'MUFASA training: s/epoch, s per 1000 sequences, wall time to best validation NDCG@10', load: () => import('./train.ts') },
   attention: { about: 'SAL (window + block + selective + gate) vs dense causal attention, forward+backward', load: () => import('./attention.ts') },
 };
 

@@ -1,0 +1,61 @@
+// Training benchmark (issue #4 §5): seconds per SAL epoch and per 1000 training sequences for MUFASA,
+// wall time to the best validation NDCG@10, and the test metrics of that run.
+//   npm run bench -- train [--data DIR] [--word-vectors FILE] [--epochs N] [--json FILE] [--quick]
+// Default data: ../shared/data/ml-100k with its GloVe subset when present; --quick (or no data) uses
+// the synthetic set.
+
+import { existsSync } from 'node:fs';
+import { initEngine } from '../src/gpu/engine.ts';
+import { loadMovieLens } from '../src/data/movielens.ts';
+import { makeSynthetic } from '../src/data/synthetic.ts';
+import { train, defaultTrainConfig } from '../src/train/trainer.ts';
+import type { EpochLog } from '../src/train/trainer.ts';
+import type { BenchArgs } from './lib/args.ts';
+import { markdownTable, fmtNum } from './lib/table.ts';
+import { writeJson, machineInfo, currentLoad } from './lib/json.ts';
+
+export async function run(args: BenchArgs): Promise<void> {
+  const e = await initEngine();
+  const info = machineInfo();
+  const dataDir = args.extra.data ?? new URL('../../shared/data/ml-100k', import.meta.url).pathname;
+  const glove = args.extra['word-vectors'] ?? new URL('../../shared/data/glove/glove-ml100k-100d.txt', import.meta.url).pathname;
+  const useReal = !args.quick && existsSync(dataDir);
+  const ds = useReal ? await loadMovieLens(dataDir, { wordVectors: glove }) : makeSynthetic({ seed: 0 });
+  const epochs = +(args.extra.epochs ?? (args.quick ? 3 : 10));
+  console.log(`train: adapter ${e.gpu.kind} — ${e.gpu.description}; data ${ds.name} (${ds.numUsers} users, ${ds.numItems} items); ${epochs} SAL epochs`);
+  const log: EpochLog[] = [];
+  const cfg = { ...defaultTrainConfig, epochs, patience: epochs };
+  const res = await train(ds, cfg, {
+    onEpoch: (l) => {
+      log.push(l);
+      console.log(`  [${l.stage}] epoch ${l.epoch}: loss ${fmtNum(l.loss, 4)}, ${fmtNum(l.seconds)} s${l.valid ? `, valid NDCG@10 ${fmtNum(l.valid['NDCG@10'], 4)}` : ''}`);
+    },
+  });
+  const sal = log.filter((l) => l.stage === 'sal');
+  const secPerEpoch = sal.reduce((a, l) => a + l.seconds, 0) / Math.max(1, sal.length);
+  const trainSeqs = ds.sequences.filter((s) => s.length >= 4).length; // users with ≥ 2 training items
+  const pre = log.filter((l) => l.stage !== 'sal').reduce((a, l) => a + l.seconds, 0);
+  const toBest = pre + sal.filter((l) => l.epoch <= res.bestEpoch).reduce((a, l) => a + l.seconds, 0);
+  const row = {
+    dataset: ds.name,
+    adapter: e.gpu.kind,
+    sal_epochs: sal.length,
+    s_per_epoch: secPerEpoch,
+    s_per_1000_sequences: (secPerEpoch / trainSeqs) * 1000,
+    pretrain_s: pre,
+    best_epoch: res.bestEpoch,
+    wall_s_to_best: toBest,
+    wall_s: res.wallSeconds,
+    test: res.test,
+    valid: res.valid,
+  };
+  console.log(
+    '\n' +
+      markdownTable(
+        ['data', 'adapter', 's/epoch', 's/1000 seq', 'CF+MFL s', 'best epoch', 'wall s to best', 'test HR@10', 'test NDCG@10'],
+        [[row.dataset, row.adapter, fmtNum(row.s_per_epoch), fmtNum(row.s_per_1000_sequences), fmtNum(row.pretrain_s), row.best_epoch, fmtNum(row.wall_s_to_best), fmtNum(res.test['HR@10'], 4), fmtNum(res.test['NDCG@10'], 4)]],
+      ),
+  );
+  if (args.json) console.log(`wrote ${writeJson(args.json, { bench: 'train', adapter: e.gpu.description, machine: { ...info, loadavg_end: currentLoad() }, config: cfg, rows: [row], log })}`);
+  e.destroy();
+}
