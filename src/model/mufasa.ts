@@ -37,7 +37,10 @@ export const defaultMufasaConfig: MufasaConfig = {
   dim: 64,
   mfl: (({ dim: _d, ...rest }) => rest)(defaultMflConfig),
   sal: (({ dim: _d, ...rest }) => rest)(defaultSalConfig),
-  useIdEmbedding: false,
+  // On ML-100K (llvmpipe, 5 SAL epochs, otherwise default config) the content-only tower reached valid
+  // NDCG@10 0.0167 / test HR@10 0.035; with the ID embedding 0.0495 / 0.071, still rising: genre, text
+  // and stats say little about which movie comes next, item identity does.
+  useIdEmbedding: true,
   // Measured on the synthetic set (200 users, 300 items, d 64, 8 SAL epochs, seeds 0 and 1, llvmpipe):
   // validation NDCG@10 ties (catalog 0.1703 vs in-batch 0.1696 mean), test HR@10 0.378 vs 0.348, and an
   // epoch takes 2.6 s vs 4.3 s (the in-batch loss scores every position against every other position's
