@@ -241,9 +241,8 @@ fn attn_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 }
 
 // dK_j = scale · Σ_t P_tj (dO_t·v_j − Δ_t) q_t and dV_j = Σ_t P_tj dO_t over the queries t that see
-// key row j: MODE 0 t ∈ [j, j+W−1] (∩ [0, len)), MODE 1 t ≥ (j+1)·bs, MODE 2 t ≥ (⌊j/bs⌋+1)·bs and
-// counted once per occurrence of j's block in t's selected list. (attention.ts runs MODE 2 through
-// attn_dkv_sel, which visits only the selecting queries; this O(L·k) scan per key stays as its spec.)
+// key row j: MODE 0 t ∈ [j, j+W−1] (∩ [0, len)), MODE 1 t ≥ (j+1)·bs. MODE 2 (selective) has its own
+// kernel, attn_dkv_sel below, which visits only the queries that selected j's block.
 @compute @workgroup_size(WG)
 fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let key = thread_index(wid, nwg, lid);
@@ -270,19 +269,9 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   var tb = len - 1;
   if (MODE == 0u && p.window > 0u) { tb = min(tb, j + i32(p.window) - 1); }
   if (MODE == 1u) { ta = (j + 1) * bs; }
-  if (MODE == 2u) { ta = (j / bs + 1) * bs; }
   if (LAST_ONLY) { ta = max(ta, len - 1); }
   for (var t = ta; t <= tb; t++) {
     let row = b * p.lq + select(u32(t), 0u, LAST_ONLY);
-    var mult = 1.0;
-    if (MODE == 2u) {
-      mult = 0.0;
-      let blk = j / bs;
-      for (var s = 0u; s < p.ksel; s++) {
-        if (sel[row * p.ksel + s] == blk) { mult += 1.0; }
-      }
-      if (mult == 0.0) { continue; }
-    }
     let qbase = row * p.d;
     var sd = 0.0;
     var gd = 0.0;
@@ -290,7 +279,7 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
       sd += kx[kbase + c] * q[qbase + c];
       gd += vx[kbase + c] * dout[qbase + c];
     }
-    let pj = mult * exp(sd * p.scale - st[2u * row]);
+    let pj = exp(sd * p.scale - st[2u * row]);
     let ds = pj * (gd - st[2u * row + 1u]) * p.scale;
     if (REG) {
       for (var c = 0u; c < RCAP; c++) {
@@ -353,10 +342,9 @@ fn inv_lower_bound(kk: u32) -> u32 {
 }
 
 // MODE 2 dK/dV from the sorted inverse index: key j of block c visits only the queries that selected
-// c (binary search for the run of key b·nb + c), O(L·k·bs) per sequence instead of attn_dkv's
-// O(L²·k) scan of every later query's list. The run is sorted by query row, so the summation order is
-// the same ascending t as attn_dkv's; a block listed m times by one query is m equal adjacent pairs,
-// weighted m like attn_dkv's multiplicity count.
+// c (binary search for the run of key b·nb + c), O(L·k·bs) per sequence instead of an O(L²·k) scan
+// of every later query's list. The run is sorted by query row, so the sum runs over ascending t; a
+// block listed m times by one query is m equal adjacent pairs, counted with weight m.
 @compute @workgroup_size(WG)
 fn attn_dkv_sel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let key = thread_index(wid, nwg, lid);
