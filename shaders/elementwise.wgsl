@@ -10,9 +10,7 @@ override WG: u32 = 256;
 // 0 relu 1 gelu(tanh approx.) 2 sigmoid 3 tanh 4 exp 5 log 6 neg 7 sqrt 8 square 9 affine(a·x+b) 10 pow(x, a) 11 abs
 override OP: u32 = 0;
 
-fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
-  return gid.x + gid.y * nwg.x * WG;
-}
+// @include grid
 
 fn dim(v: array<vec4u, 2>, k: u32) -> u32 {
   return v[k / 4u][k % 4u];

@@ -337,9 +337,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
 
 override WG: u32 = 256;
 
-fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
-  return gid.x + gid.y * nwg.x * WG;
-}
+// @include grid
 
 // dz = dy · act'(y), the derivative taken from the saved output y (ACT codes as above):
 // relu y > 0, sigmoid y(1 − y), tanh 1 − y².
