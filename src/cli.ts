@@ -133,25 +133,23 @@ async function restore(dir: string) {
   const ds = await loadData(src);
   const model = buildModel(ds, cfg);
   loadWeights(model, ck.weights, join(dir, String(ck.meta.files), 'model.safetensors'));
-  return { ck, cfg, ds, model };
-}
-
-async function cmdEval(o: Record<string, string>): Promise<void> {
-  const { cfg, ds, model } = await restore(o.checkpoint);
-  const split = leaveOneOut(ds, { maxLen: cfg.maxLen });
+  // Every item's vector z [I, d], as the trained model sees the catalog.
   const mods = uploadModalities(ds, cfg.excludeModalities);
   const all = indexTensor(Array.from({ length: ds.numItems }, (_, i) => i), [ds.numItems], ds.numItems);
   const z = tidy(() => noGrad(() => model.itemVectors(mods, all)));
+  return { ck, cfg, ds, model, z };
+}
+
+async function cmdEval(o: Record<string, string>): Promise<void> {
+  const { cfg, ds, model, z } = await restore(o.checkpoint);
+  const split = leaveOneOut(ds, { maxLen: cfg.maxLen });
   const valid = finalize(await evaluateCases(model, z, split.valid, cfg.maxLen));
   const test = finalize(await evaluateCases(model, z, split.test, cfg.maxLen));
   console.log(metricsTable([['valid', valid], ['test', test]]) + '\n(full-catalog ranking; items seen before the target are excluded)');
 }
 
 async function cmdEmbed(o: Record<string, string>): Promise<void> {
-  const { cfg, ds, model } = await restore(o.checkpoint);
-  const mods = uploadModalities(ds, cfg.excludeModalities);
-  const all = indexTensor(Array.from({ length: ds.numItems }, (_, i) => i), [ds.numItems], ds.numItems);
-  const z = tidy(() => noGrad(() => model.itemVectors(mods, all)));
+  const { cfg, ds, model, z } = await restore(o.checkpoint);
   // User vectors from each user's whole sequence (the state after their last interaction).
   const cases = ds.sequences.map((s, u) => ({ user: u, history: s.slice(Math.max(0, s.length - cfg.maxLen)), targets: new Int32Array(0), seen: new Int32Array(0) }));
   const users = new Float32Array(ds.numUsers * cfg.model.dim);
