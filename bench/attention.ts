@@ -3,6 +3,7 @@
 // the engine's causalAttention), forward + backward, on every position of every sequence.
 // Batch 64, d = 64, bs = 8, k = 4, L = 50, 200, 800. Targets (benchmark goals): sparse ≥ 3× faster at
 // L = 200 and ≥ 6× at L = 800, and sparse cost from L = 200 to 800 grows ≤ 5×.
+// `--profile [sal|dense]` first prints a per-kernel table of one step of each, or of one (bench/lib/profile.ts).
 
 import { initEngine } from '../src/gpu/engine.ts';
 import type { Engine } from '../src/gpu/engine.ts';
@@ -14,6 +15,7 @@ import type { BenchArgs } from './lib/args.ts';
 import { timeInterleaved, median } from './lib/timing.ts';
 import { markdownTable, fmtNum } from './lib/table.ts';
 import { writeJson, machineInfo, currentLoad } from './lib/json.ts';
+import { profileStep } from './lib/profile.ts';
 
 interface Row {
   L: number;
@@ -58,6 +60,17 @@ export async function run(args: BenchArgs): Promise<void> {
     const len = tensor(lengths, [B], { dtype: 'i32', engine: e });
     const sparse = step(e, h, () => sal.forward(h, lengths));
     const dense = step(e, h, () => tidy(() => causalAttention(linear(h, wq), linear(h, wk), linear(h, wv), len)));
+    if (args.extra.profile) {
+      // --profile: per-kernel times of one step of each (replayed, synced after every dispatch).
+      for (const [name, f] of [['SAL', sparse], ['dense', dense]] as const) {
+        if (args.extra.profile !== 'true' && args.extra.profile.toLowerCase() !== name.toLowerCase()) continue;
+        await f();
+        const prof = await profileStep(e, f);
+        const total = prof.reduce((a, r) => a + r.ms, 0);
+        console.log(`\n${name} L=${L}: ${prof.reduce((a, r) => a + r.calls, 0)} dispatches, ${fmtNum(total)} ms summed\n` +
+          markdownTable(['kernel', 'calls', 'ms', '%'], prof.map((r) => [r.kernel, r.calls, r.ms, (100 * r.ms) / total])));
+      }
+    }
     const [s, dn] = await timeInterleaved([sparse, dense], reps);
     const row: Row = { L, batch: B, adapter: e.gpu.kind, sparse_ms: median(s), dense_ms: median(dn), speedup: median(dn) / median(s) };
     rows.push(row);

@@ -18,13 +18,16 @@
 // array<vec4f, RCAP> whose loops have the const bound RCAP with an `if (c < D4)` guard, which Mesa
 // unrolls into registers; loops bounded by the override itself (or larger arrays) took seconds to
 // compile (see attention.ts). Without REG the thread accumulates its own output row in place in global
-// memory (o, dq, dkv rows belong to one thread each). Dot products always stream from global memory.
+// memory (o, dq, dkv rows belong to one thread each). With REG the thread's fixed rows (q and dO, or its
+// own k and v) sit in the same kind of arrays and each streamed row is loaded once per key; without REG
+// dot products stream from global memory.
 
 override WG: u32 = 64;
 override MODE: u32 = 0u;
 override LAST_ONLY: bool = false;
 override REG: bool = false;
 override D4: u32 = 1u;   // ⌈d/4⌉ (REG only)
+override ALIGNED: bool = false;   // d % 4 == 0: every chunk is whole, the loaders skip the tail test
 const RCAP: u32 = 16u;
 
 // Lowest finite f32 stands for −∞ (a query with no keys): exp(LOWEST − m) underflows to 0, no NaN.
@@ -64,8 +67,6 @@ struct Params {
 // 0xFFFFFFFF otherwise; sorted (shaders/sort.wgsl) before attn_dkv_sel reads it.
 @group(0) @binding(14) var<storage, read_write> sel_pairs: array<vec2u>;
 @group(0) @binding(15) var<storage, read> sel_inv: array<vec2u>;
-// blockAttention's matmul path (attention.ts): 1 for a real query that sees at least one block, else 0.
-@group(0) @binding(16) var<storage, read_write> row_valid: array<f32>;
 
 fn seq_len(b: u32) -> i32 {
   return clamp(lens[b], 0, i32(p.lmax));
@@ -101,25 +102,25 @@ fn segment(row: u32, t: i32, s: u32) -> vec2i {
 fn ld_q(base: u32, c: u32) -> vec4f {
   let i = base + 4u * c;
   let rem = p.d - 4u * c;
-  if (rem >= 4u) { return vec4f(q[i], q[i + 1u], q[i + 2u], q[i + 3u]); }
+  if (ALIGNED || rem >= 4u) { return vec4f(q[i], q[i + 1u], q[i + 2u], q[i + 3u]); }
   return vec4f(q[i], select(0.0, q[i + 1u], rem > 1u), select(0.0, q[i + 2u], rem > 2u), 0.0);
 }
 fn ld_k(base: u32, c: u32) -> vec4f {
   let i = base + 4u * c;
   let rem = p.d - 4u * c;
-  if (rem >= 4u) { return vec4f(kx[i], kx[i + 1u], kx[i + 2u], kx[i + 3u]); }
+  if (ALIGNED || rem >= 4u) { return vec4f(kx[i], kx[i + 1u], kx[i + 2u], kx[i + 3u]); }
   return vec4f(kx[i], select(0.0, kx[i + 1u], rem > 1u), select(0.0, kx[i + 2u], rem > 2u), 0.0);
 }
 fn ld_v(base: u32, c: u32) -> vec4f {
   let i = base + 4u * c;
   let rem = p.d - 4u * c;
-  if (rem >= 4u) { return vec4f(vx[i], vx[i + 1u], vx[i + 2u], vx[i + 3u]); }
+  if (ALIGNED || rem >= 4u) { return vec4f(vx[i], vx[i + 1u], vx[i + 2u], vx[i + 3u]); }
   return vec4f(vx[i], select(0.0, vx[i + 1u], rem > 1u), select(0.0, vx[i + 2u], rem > 2u), 0.0);
 }
 fn ld_do(base: u32, c: u32) -> vec4f {
   let i = base + 4u * c;
   let rem = p.d - 4u * c;
-  if (rem >= 4u) { return vec4f(dout[i], dout[i + 1u], dout[i + 2u], dout[i + 3u]); }
+  if (ALIGNED || rem >= 4u) { return vec4f(dout[i], dout[i + 1u], dout[i + 2u], dout[i + 3u]); }
   return vec4f(dout[i], select(0.0, dout[i + 1u], rem > 1u), select(0.0, dout[i + 2u], rem > 2u), 0.0);
 }
 
@@ -135,8 +136,13 @@ fn attn_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   let t = query_pos(seq_len(b), row % p.lq);
   let qbase = row * p.d;
   var acc: array<vec4f, RCAP>;
+  var qr: array<vec4f, RCAP>;
   for (var c = 0u; c < RCAP; c++) { acc[c] = vec4f(0.0); }
-  if (!REG) { for (var c = 0u; c < p.d; c++) { o[qbase + c] = 0.0; } }
+  if (REG) {
+    for (var c = 0u; c < RCAP; c++) { if (c < D4) { qr[c] = ld_q(qbase, c); } }
+  } else {
+    for (var c = 0u; c < p.d; c++) { o[qbase + c] = 0.0; }
+  }
   var m = LOWEST;
   var l = 0.0;
   if (t >= 0) {
@@ -145,7 +151,13 @@ fn attn_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
       for (var j = seg.x; j < seg.y; j++) {
         let kb = (b * p.rows + u32(j)) * p.d;
         var dot = 0.0;
-        for (var c = 0u; c < p.d; c++) { dot += q[qbase + c] * kx[kb + c]; }
+        if (REG) {
+          var dv = vec4f(0.0);
+          for (var c = 0u; c < RCAP; c++) { if (c < D4) { dv += qr[c] * ld_k(kb, c); } }
+          dot = (dv.x + dv.y) + (dv.z + dv.w);
+        } else {
+          for (var c = 0u; c < p.d; c++) { dot += q[qbase + c] * kx[kb + c]; }
+        }
         let sc = dot * p.scale;
         let mn = max(m, sc);
         let corr = exp(m - mn);
@@ -168,9 +180,9 @@ fn attn_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
         let i = qbase + 4u * c;
         let rem = p.d - 4u * c;
         o[i] = r.x;
-        if (rem > 1u) { o[i + 1u] = r.y; }
-        if (rem > 2u) { o[i + 2u] = r.z; }
-        if (rem > 3u) { o[i + 3u] = r.w; }
+        if (ALIGNED || rem > 1u) { o[i + 1u] = r.y; }
+        if (ALIGNED || rem > 2u) { o[i + 2u] = r.z; }
+        if (ALIGNED || rem > 3u) { o[i + 3u] = r.w; }
       }
     }
   } else {
@@ -200,8 +212,20 @@ fn attn_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let t = query_pos(seq_len(b), row % p.lq);
   let qbase = row * p.d;
   var acc: array<vec4f, RCAP>;
+  var qr: array<vec4f, RCAP>;
+  var gr: array<vec4f, RCAP>;
+  var kr: array<vec4f, RCAP>;
   for (var c = 0u; c < RCAP; c++) { acc[c] = vec4f(0.0); }
-  if (!REG) { for (var c = 0u; c < p.d; c++) { dq[qbase + c] = 0.0; } }
+  if (REG) {
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        qr[c] = ld_q(qbase, c);
+        gr[c] = ld_do(qbase, c);
+      }
+    }
+  } else {
+    for (var c = 0u; c < p.d; c++) { dq[qbase + c] = 0.0; }
+  }
   let lse_t = st[2u * row];
   let delta = st[2u * row + 1u];
   if (t >= 0) {
@@ -211,14 +235,28 @@ fn attn_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
         let kb = (b * p.rows + u32(j)) * p.d;
         var sd = 0.0;
         var gd = 0.0;
-        for (var c = 0u; c < p.d; c++) {
-          sd += q[qbase + c] * kx[kb + c];
-          gd += dout[qbase + c] * vx[kb + c];
+        if (REG) {
+          var sv = vec4f(0.0);
+          var gv = vec4f(0.0);
+          for (var c = 0u; c < RCAP; c++) {
+            if (c < D4) {
+              kr[c] = ld_k(kb, c);
+              sv += qr[c] * kr[c];
+              gv += gr[c] * ld_v(kb, c);
+            }
+          }
+          sd = (sv.x + sv.y) + (sv.z + sv.w);
+          gd = (gv.x + gv.y) + (gv.z + gv.w);
+        } else {
+          for (var c = 0u; c < p.d; c++) {
+            sd += q[qbase + c] * kx[kb + c];
+            gd += dout[qbase + c] * vx[kb + c];
+          }
         }
         let pj = exp(sd * p.scale - lse_t);
         let ds = pj * (gd - delta) * p.scale;
         if (REG) {
-          for (var c = 0u; c < RCAP; c++) { if (c < D4) { acc[c] += ds * ld_k(kb, c); } }
+          for (var c = 0u; c < RCAP; c++) { if (c < D4) { acc[c] += ds * kr[c]; } }
         } else {
           for (var c = 0u; c < p.d; c++) { dq[qbase + c] += ds * kx[kb + c]; }
         }
@@ -232,9 +270,9 @@ fn attn_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
         let i = qbase + 4u * c;
         let rem = p.d - 4u * c;
         dq[i] = r.x;
-        if (rem > 1u) { dq[i + 1u] = r.y; }
-        if (rem > 2u) { dq[i + 2u] = r.z; }
-        if (rem > 3u) { dq[i + 3u] = r.w; }
+        if (ALIGNED || rem > 1u) { dq[i + 1u] = r.y; }
+        if (ALIGNED || rem > 2u) { dq[i + 2u] = r.z; }
+        if (ALIGNED || rem > 3u) { dq[i + 3u] = r.w; }
       }
     }
   }
@@ -255,11 +293,22 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let vbase = (p.nkeys + key) * p.d;
   var gk: array<vec4f, RCAP>;
   var gv: array<vec4f, RCAP>;
+  var kr: array<vec4f, RCAP>;
+  var vr: array<vec4f, RCAP>;
+  var qc: array<vec4f, RCAP>;
+  var gc: array<vec4f, RCAP>;
   for (var c = 0u; c < RCAP; c++) {
     gk[c] = vec4f(0.0);
     gv[c] = vec4f(0.0);
   }
-  if (!REG) {
+  if (REG) {
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        kr[c] = ld_k(kbase, c);
+        vr[c] = ld_v(kbase, c);
+      }
+    }
+  } else {
     for (var c = 0u; c < p.d; c++) {
       dkv[kbase + c] = 0.0;
       dkv[vbase + c] = 0.0;
@@ -275,17 +324,32 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     let qbase = row * p.d;
     var sd = 0.0;
     var gd = 0.0;
-    for (var c = 0u; c < p.d; c++) {
-      sd += kx[kbase + c] * q[qbase + c];
-      gd += vx[kbase + c] * dout[qbase + c];
+    if (REG) {
+      var sv = vec4f(0.0);
+      var dv = vec4f(0.0);
+      for (var c = 0u; c < RCAP; c++) {
+        if (c < D4) {
+          qc[c] = ld_q(qbase, c);
+          gc[c] = ld_do(qbase, c);
+          sv += kr[c] * qc[c];
+          dv += vr[c] * gc[c];
+        }
+      }
+      sd = (sv.x + sv.y) + (sv.z + sv.w);
+      gd = (dv.x + dv.y) + (dv.z + dv.w);
+    } else {
+      for (var c = 0u; c < p.d; c++) {
+        sd += kx[kbase + c] * q[qbase + c];
+        gd += vx[kbase + c] * dout[qbase + c];
+      }
     }
     let pj = exp(sd * p.scale - st[2u * row]);
     let ds = pj * (gd - st[2u * row + 1u]) * p.scale;
     if (REG) {
       for (var c = 0u; c < RCAP; c++) {
         if (c < D4) {
-          gk[c] += ds * ld_q(qbase, c);
-          gv[c] += pj * ld_do(qbase, c);
+          gk[c] += ds * qc[c];
+          gv[c] += pj * gc[c];
         }
       }
     } else {
@@ -303,9 +367,9 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
         let rem = p.d - 4u * c;
         dkv[i] = gk[c].x;
         dkv[iv] = gv[c].x;
-        if (rem > 1u) { dkv[i + 1u] = gk[c].y; dkv[iv + 1u] = gv[c].y; }
-        if (rem > 2u) { dkv[i + 2u] = gk[c].z; dkv[iv + 2u] = gv[c].z; }
-        if (rem > 3u) { dkv[i + 3u] = gk[c].w; dkv[iv + 3u] = gv[c].w; }
+        if (ALIGNED || rem > 1u) { dkv[i + 1u] = gk[c].y; dkv[iv + 1u] = gv[c].y; }
+        if (ALIGNED || rem > 2u) { dkv[i + 2u] = gk[c].z; dkv[iv + 2u] = gv[c].z; }
+        if (ALIGNED || rem > 3u) { dkv[i + 3u] = gk[c].w; dkv[iv + 3u] = gv[c].w; }
       }
     }
   }
@@ -357,11 +421,22 @@ fn attn_dkv_sel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   let vbase = (p.nkeys + key) * p.d;
   var gk: array<vec4f, RCAP>;
   var gv: array<vec4f, RCAP>;
+  var kr: array<vec4f, RCAP>;
+  var vr: array<vec4f, RCAP>;
+  var qc: array<vec4f, RCAP>;
+  var gc: array<vec4f, RCAP>;
   for (var c = 0u; c < RCAP; c++) {
     gk[c] = vec4f(0.0);
     gv[c] = vec4f(0.0);
   }
-  if (!REG) {
+  if (REG) {
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        kr[c] = ld_k(kbase, c);
+        vr[c] = ld_v(kbase, c);
+      }
+    }
+  } else {
     for (var c = 0u; c < p.d; c++) {
       dkv[kbase + c] = 0.0;
       dkv[vbase + c] = 0.0;
@@ -379,17 +454,32 @@ fn attn_dkv_sel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     let qbase = row * p.d;
     var sd = 0.0;
     var gd = 0.0;
-    for (var c = 0u; c < p.d; c++) {
-      sd += kx[kbase + c] * q[qbase + c];
-      gd += vx[kbase + c] * dout[qbase + c];
+    if (REG) {
+      var sv = vec4f(0.0);
+      var dv = vec4f(0.0);
+      for (var c = 0u; c < RCAP; c++) {
+        if (c < D4) {
+          qc[c] = ld_q(qbase, c);
+          gc[c] = ld_do(qbase, c);
+          sv += kr[c] * qc[c];
+          dv += vr[c] * gc[c];
+        }
+      }
+      sd = (sv.x + sv.y) + (sv.z + sv.w);
+      gd = (dv.x + dv.y) + (dv.z + dv.w);
+    } else {
+      for (var c = 0u; c < p.d; c++) {
+        sd += kx[kbase + c] * q[qbase + c];
+        gd += vx[kbase + c] * dout[qbase + c];
+      }
     }
     let pj = mult * exp(sd * p.scale - st[2u * row]);
     let ds = pj * (gd - st[2u * row + 1u]) * p.scale;
     if (REG) {
       for (var c = 0u; c < RCAP; c++) {
         if (c < D4) {
-          gk[c] += ds * ld_q(qbase, c);
-          gv[c] += pj * ld_do(qbase, c);
+          gk[c] += ds * qc[c];
+          gv[c] += pj * gc[c];
         }
       }
     } else {
@@ -407,20 +497,79 @@ fn attn_dkv_sel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
         let rem = p.d - 4u * c;
         dkv[i] = gk[c].x;
         dkv[iv] = gv[c].x;
-        if (rem > 1u) { dkv[i + 1u] = gk[c].y; dkv[iv + 1u] = gv[c].y; }
-        if (rem > 2u) { dkv[i + 2u] = gk[c].z; dkv[iv + 2u] = gv[c].z; }
-        if (rem > 3u) { dkv[i + 3u] = gk[c].w; dkv[iv + 3u] = gv[c].w; }
+        if (ALIGNED || rem > 1u) { dkv[i + 1u] = gk[c].y; dkv[iv + 1u] = gv[c].y; }
+        if (ALIGNED || rem > 2u) { dkv[i + 2u] = gk[c].z; dkv[iv + 2u] = gv[c].z; }
+        if (ALIGNED || rem > 3u) { dkv[i + 3u] = gk[c].w; dkv[iv + 3u] = gv[c].w; }
       }
     }
   }
 }
 
-// Row multiplier for blockAttention's matmul path: a padding query (t ≥ len) or one before the first
-// complete block (t < bs) sees no block and must output 0 (its masked softmax row is uniform, not 0).
+// blockAttention's matmul path, between the two matmuls (attention.ts blockAttentionMM): raw scores
+// S = q·kbᵀ [nq, nb] → P = softmax(scale·S) over the blocks visible to the row's query ((c+1)·bs ≤ t),
+// 0 elsewhere and for rows that see no block (padding, t < bs). With KSEL > 0 the same pass writes the
+// top-KSEL visible blocks by score (selectBlocks' rule: best first, ties → earlier block, −1 fill), so
+// the selective branch needs no second pass over q·kb. Backward: dS = scale·P⊙(dP − Σ dP⊙P).
+override KSEL: u32 = 0u;
+const KCAP: u32 = 32u;
+@group(0) @binding(17) var<storage, read> scores: array<f32>;
+@group(0) @binding(18) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(19) var<storage, read_write> sel_out: array<i32>;
+@group(0) @binding(20) var<storage, read> probs_in: array<f32>;
+@group(0) @binding(21) var<storage, read> dprobs: array<f32>;
+@group(0) @binding(22) var<storage, read_write> dscores: array<f32>;
+
+// Blocks visible to query row `row` (p.rows = nb).
+fn visible_blocks(row: u32) -> u32 {
+  let t = query_pos(seq_len(row / p.lq), row % p.lq);
+  if (t < 0) { return 0u; }
+  return min(u32(t) / p.bs, p.rows);
+}
+
 @compute @workgroup_size(WG)
-fn block_row_valid(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn block_softmax_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = thread_index(wid, nwg, lid);
   if (row >= p.nq) { return; }
-  let t = query_pos(seq_len(row / p.lq), row % p.lq);
-  row_valid[row] = select(0.0, 1.0, t >= i32(p.bs) && p.rows > 0u);
+  let nvis = visible_blocks(row);
+  let base = row * p.rows;
+  var m = LOWEST;
+  var vals: array<f32, KCAP>;
+  var idx: array<i32, KCAP>;
+  for (var s = 0u; s < KSEL; s++) {
+    vals[s] = LOWEST;
+    idx[s] = -1;
+  }
+  var count = 0u;
+  for (var c = 0u; c < nvis; c++) {
+    let raw = scores[base + c];
+    m = max(m, raw * p.scale);
+    if (KSEL == 0u || (count == KSEL && !(raw > vals[max(KSEL, 1u) - 1u]))) { continue; }
+    // Shift the strictly smaller tail down one place and insert (shaders/topk.wgsl's rule).
+    var pos = min(count, KSEL - 1u);
+    while (pos > 0u && vals[pos - 1u] < raw) {
+      vals[pos] = vals[pos - 1u];
+      idx[pos] = idx[pos - 1u];
+      pos--;
+    }
+    vals[pos] = raw;
+    idx[pos] = i32(c);
+    count = min(count + 1u, KSEL);
+  }
+  for (var s = 0u; s < KSEL; s++) { sel_out[row * KSEL + s] = idx[s]; }
+  var l = 0.0;
+  for (var c = 0u; c < nvis; c++) { l += exp(scores[base + c] * p.scale - m); }
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  for (var c = 0u; c < p.rows; c++) {
+    probs[base + c] = select(0.0, exp(scores[base + c] * p.scale - m) * inv, c < nvis);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn block_softmax_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = thread_index(wid, nwg, lid);
+  if (row >= p.nq) { return; }
+  let base = row * p.rows;
+  var dot = 0.0;
+  for (var c = 0u; c < p.rows; c++) { dot += dprobs[base + c] * probs_in[base + c]; }
+  for (var c = 0u; c < p.rows; c++) { dscores[base + c] = p.scale * probs_in[base + c] * (dprobs[base + c] - dot); }
 }

@@ -21,11 +21,11 @@ import { tensor, zeros } from '../tensor/ops/creation.ts';
 import { reshape, concat } from '../tensor/ops/layout.ts';
 import { add, mul, sub } from '../tensor/ops/binary.ts';
 import { linear } from '../tensor/ops/matmul.ts';
-import { softmax } from '../tensor/ops/softmax.ts';
-import { sum } from '../tensor/ops/reduce.ts';
 import { gatherRows, indexTensor } from '../tensor/ops/gather.ts';
-import { causalAttention, blockAttention, selectBlocks, selectiveAttention } from '../tensor/ops/attention.ts';
+import { causalAttention, blockAttention, blockAttentionSelect, selectBlocks, selectiveAttention } from '../tensor/ops/attention.ts';
+import { gatedMix } from '../tensor/ops/gate.ts';
 import { tidy } from '../tensor/scope.ts';
+import { noGrad } from '../tensor/tape.ts';
 import { xavierUniform, zerosParam } from '../nn/init.ts';
 
 export interface SalConfig {
@@ -95,7 +95,6 @@ export class SAL {
    */
   forward(h: Tensor, lengths: Int32Array, opts: { lastOnly?: boolean } = {}): Tensor {
     const B = h.shape[0];
-    const d = h.shape[2];
     const cfg = this.cfg;
     const lastOnly = opts.lastOnly ?? false;
     return tidy(() => {
@@ -111,9 +110,12 @@ export class SAL {
         const blocks = this.blockEmbeddings(h);
         const qb = linear(hq, this.blk.q);
         const kb = linear(blocks, this.blk.k);
-        if (on.long) branches.push(blockAttention(qb, kb, linear(blocks, this.blk.v), len, { blockSize: cfg.blockSize, lastOnly }));
+        const sel = { blockSize: cfg.blockSize, k: cfg.topK, lastOnly };
+        // Both branches: the top-k comes off the block attention's own scores (no second q·kb pass).
+        const both = on.long && on.core ? blockAttentionSelect(qb, kb, linear(blocks, this.blk.v), len, sel) : null;
+        if (on.long) branches.push(both?.out ?? blockAttention(qb, kb, linear(blocks, this.blk.v), len, sel));
         if (on.core) {
-          const selected = selectBlocks(qb, kb, len, { blockSize: cfg.blockSize, k: cfg.topK, lastOnly });
+          const selected = both?.selected ?? selectBlocks(qb, kb, len, sel);
           const z = selectiveAttention(linear(hq, this.core.q), linear(h, this.core.k), linear(h, this.core.v), selected, len, {
             blockSize: cfg.blockSize,
             lastOnly,
@@ -122,11 +124,8 @@ export class SAL {
         }
       }
       if (branches.length === 1) return branches[0];
-      const n = branches.length;
-      const all = concat(branches, -1); // [B, Lq, n·d]
-      const g = softmax(linear(all, this.gate, this.gateBias)); // [B, Lq, n]
-      const Lq = branches[0].shape[1];
-      return sum(mul(reshape(all, [B, Lq, n, d]), reshape(g, [B, Lq, n, 1])), 2);
+      // g = softmax([z_short; z_long; z_core]·gate + gateBias), user = Σ_b g_b z_b, fused (ops/gate.ts).
+      return gatedMix(branches, this.gate, this.gateBias);
     });
   }
 
@@ -137,6 +136,45 @@ export class SAL {
     const nb = Math.ceil(L / bs);
     const padded = nb * bs === L ? h : concat([h, zeros([B, nb * bs - L, d], { engine: h.engine })], 1);
     return linear(reshape(padded, [B, nb, bs * d]), this.phi, this.phiBias);
+  }
+
+  /**
+   * What SAL looks at from each sequence's last position (read only, no gradient; the demo's SAL
+   * view): the block-attention weights of the long-term branch (softmax of q·kb/√d over the blocks
+   * that end before the query, as blockAttention computes them; 0 for invisible blocks), the top-k
+   * blocks the core branch selected (selectBlocks, best first, −1 = none), and the window width.
+   */
+  async explain(h: Tensor, lengths: Int32Array): Promise<SalExplanation[]> {
+    const [B, , d] = h.shape;
+    const bs = this.cfg.blockSize;
+    const [qb, kb, sel] = tidy(() =>
+      noGrad(() => {
+        const len = tensor(lengths, [B], { dtype: 'i32', engine: h.engine });
+        const q = linear(lastItems(h, lengths), this.blk.q);
+        const k = linear(this.blockEmbeddings(h), this.blk.k);
+        return [q, k, selectBlocks(q, k, len, { blockSize: bs, k: this.cfg.topK, lastOnly: true })];
+      }),
+    );
+    try {
+      const [q, k, s] = [await qb.data(), await kb.data(), await sel.data()];
+      const nb = kb.shape[1];
+      return Array.from(lengths, (n, b) => {
+        const t = n - 1;
+        const logits = Array.from({ length: nb }, (_, c) => {
+          if ((c + 1) * bs > t) return -Infinity;
+          let dot = 0;
+          for (let j = 0; j < d; j++) dot += q[b * d + j] * k[(b * nb + c) * d + j];
+          return dot / Math.sqrt(d);
+        });
+        const m = Math.max(...logits);
+        const ex = logits.map((x) => (x === -Infinity ? 0 : Math.exp(x - m)));
+        const z = ex.reduce((a, x) => a + x, 0);
+        const window = this.cfg.window === 'paper' ? (n > 30 ? 8 : 4) : this.cfg.window;
+        return { blockWeights: ex.map((x) => (z > 0 ? x / z : 0)), selected: Array.from(s.subarray(b * this.cfg.topK, (b + 1) * this.cfg.topK)), window, length: n };
+      });
+    } finally {
+      [qb, kb, sel].forEach((t) => t.dispose());
+    }
   }
 
   private shortTerm(h: Tensor, hq: Tensor, len: Tensor, lengths: Int32Array, lastOnly: boolean): Tensor {
@@ -159,6 +197,16 @@ export class SAL {
   dispose(): void {
     for (const p of this.parameters()) p.dispose();
   }
+}
+
+/** SAL.explain's answer for one sequence. */
+export interface SalExplanation {
+  /** Per block (nb = ⌈L/bs⌉): the long-term branch's attention weight from the last position. */
+  blockWeights: number[];
+  /** The core branch's top-k block indices, best first (−1: fewer visible blocks than k). */
+  selected: number[];
+  window: number;
+  length: number;
 }
 
 /** h[b, len_b − 1, :] as [B, 1, d]. */

@@ -129,6 +129,64 @@ describe('selectBlocks', () => {
   });
 });
 
+describe('blockAttentionSelect (block attention and top-k from one score pass)', () => {
+  for (const L of [1, 7, 33, 50]) {
+    for (const bs of [4, 8]) {
+      for (const k of [1, 3, 10]) {
+        for (const lastOnly of [false, true]) {
+          const d = L === 50 ? 33 : 5;
+          it(`L=${L} d=${d} bs=${bs} k=${k}${lastOnly ? ' lastOnly' : ''}`, async () => {
+            const nb = Math.ceil(L / bs);
+            const x = inputs(lastOnly ? 1 : L, nb, d, 30 * L + d + bs + k);
+            const lens = lensFor(L);
+            let selected: Tensor | null = null;
+            try {
+              await checkAgainstRef('blockAttentionSelect', { kind: 'block', bs }, (q, kb, vb, l) => {
+                const r = ops.blockAttentionSelect(q, kb, vb, l, { blockSize: bs, k, lastOnly });
+                selected = r.selected;
+                return r.out;
+              }, x, lens, lastOnly);
+              expect([...selected!.shape]).toEqual([B, lastOnly ? 1 : L, k]);
+              // Exact: indices; the random scores here have no near-ties at f32 precision.
+              expect([...(await selected!.data())]).toEqual([...selectBlocksRef(x.q, x.k, lens, bs, k, lastOnly)]);
+            } finally {
+              (selected as Tensor | null)?.dispose();
+            }
+          });
+        }
+      }
+    }
+  }
+
+  it('ties go to the earlier block, best first, −1 fill; rows that see no block output 0', async () => {
+    // Every query is the same vector; blocks 0, 2, 3 share one embedding (equal scores), block 1 scores
+    // higher, block 4 lower. L = 24, bs = 4: query t sees blocks c with (c+1)·4 ≤ t.
+    const d = 5;
+    const L = 24;
+    const base = randn([d], 1).data;
+    const qRow = base.map((z) => Math.abs(z) + 0.1);
+    const q = Nd.from(Array.from({ length: L * d }, (_, i) => qRow[i % d]), [1, L, d]);
+    const kbData: number[] = [];
+    for (const s of [1, 2, 1, 1, -1, 1]) for (let c = 0; c < d; c++) kbData.push(s * Math.fround(Math.abs(base[c]) + 0.1));
+    const kb = Nd.from(kbData, [1, 6, d]);
+    const r = ops.tidy(() => {
+      const x = ops.blockAttentionSelect(toGpu(q), toGpu(kb), toGpu(kb), i32([L], [1]), { blockSize: 4, k: 3 });
+      return [x.out, x.selected];
+    });
+    try {
+      const sel = await r[1].data();
+      const at = (t: number) => [...sel.subarray(3 * t, 3 * t + 3)];
+      expect(at(23)).toEqual([1, 0, 2]);
+      expect(at(8)).toEqual([1, 0, -1]);
+      expect(at(3)).toEqual([-1, -1, -1]);
+      const out = await r[0].data();
+      expect([...out.subarray(0, 4 * d)].every((z) => z === 0)).toBe(true);
+    } finally {
+      r.forEach((t) => t.dispose());
+    }
+  });
+});
+
 describe('selectiveAttention', () => {
   for (const L of [7, 33, 50]) {
     for (const bs of [4, 8]) {
@@ -258,6 +316,37 @@ describe('d > 64 (rows accumulated in global memory instead of registers)', () =
         selT.dispose();
       }
     });
+  }
+});
+
+// d a multiple of 4 takes the ALIGNED kernels (whole vec4 chunks, no tail tests); d = 64 fills all
+// RCAP register chunks. The other blocks here use d = 5, 33, 70 (tail chunks or no registers).
+describe('d % 4 == 0 (aligned register chunks)', () => {
+  const L = 29;
+  const bs = 4;
+  for (const d of [8, 64]) {
+    for (const lastOnly of [false, true]) {
+      const Lq = lastOnly ? 1 : L;
+      const tag = ` d=${d}${lastOnly ? ' lastOnly' : ''}`;
+      it(`causal full and window 4${tag}`, async () => {
+        for (const window of [0, 4]) {
+          await checkAgainstRef(`causal w=${window}${tag}`, { kind: 'causal', window }, (q, k, v, l) => ops.causalAttention(q, k, v, l, { window, lastOnly }), inputs(Lq, L, d, 61 + window), lensFor(L), lastOnly);
+        }
+      });
+      it(`block${tag}`, async () => {
+        await checkAgainstRef(`block${tag}`, { kind: 'block', bs }, (q, k, v, l) => ops.blockAttention(q, k, v, l, { blockSize: bs, lastOnly }), inputs(Lq, Math.ceil(L / bs), d, 62), lensFor(L), lastOnly);
+      });
+      it(`selective k=3${tag}`, async () => {
+        const lens = lensFor(L);
+        const sel = selectBlocksRef(randn([B, Lq, d], 19), randn([B, Math.ceil(L / bs), d], 20), lens, bs, 3, lastOnly);
+        const selT = i32(sel, [B, Lq, 3]);
+        try {
+          await checkAgainstRef(`selective${tag}`, { kind: 'selective', bs, sel, ksel: 3 }, (q, k, v, l) => ops.selectiveAttention(q, k, v, selT, l, { blockSize: bs, lastOnly }), inputs(Lq, L, d, 63), lens, lastOnly);
+        } finally {
+          selT.dispose();
+        }
+      });
+    }
   }
 });
 

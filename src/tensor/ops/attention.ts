@@ -25,14 +25,18 @@
 // deterministic sort of gather.ts) and attn_dkv_sel binary-searches its block's run: O(L·k·bs), 1.45 s
 // at L = 800 (≈ 0.1 s of it the sort of 2^18 pairs), same summation order (ascending t).
 //
-// Why accumulators live in registers only up to d = 64 (REG) and the dot products stream from global
-// memory: with q/acc rows in private array<vec4f, 64> indexed in loops bounded by the override ⌈d/4⌉,
+// Why accumulators live in registers only up to d = 64 (REG): with q/acc rows in private array<vec4f, 64> indexed in loops bounded by the override ⌈d/4⌉,
 // the first dispatch (pipeline compile) on llvmpipe-GL took 7.3 s (forward) and 31 s (backward) at
 // d = 64 (3.1 s / 11 s with array<vec4f, 16>). Streaming everything from global memory compiles in
 // ~0.1 s, but its in-place output update cost: B = 64, L = 200, d = 64, dense causal forward 870 ms
 // (350 ms of it the scores). Register accumulators in array<vec4f, 16> with the const bound 16 and an
 // `if (c < D4)` guard compile in ~0.3 s and ran that forward in 420 ms; fwd+bwd 3.7 s → 1.4 s dense,
 // 1.1 s → 0.45 s selective (k = 4, bs = 8). d > 64 keeps the streaming path (tested at d = 70).
+// With REG the thread's own fixed rows (forward/dQ: q and dO; dK/dV: its k and v) are also loaded once
+// into the same kind of arrays, each streamed row is loaded once per key (dQ used to read k twice, dK/dV
+// q and dO twice), and the dot products run over those unrolled vec4 chunks (ALIGNED, d % 4 = 0, drops
+// the tail tests): per-kernel profile (`npm run bench -- attention --profile`), B = 64, L = 200, d = 64,
+// window 8 fwd+bwd 182 → 147 ms, dense causal dK/dV 1386 → 470 ms, selective dK/dV 291 → 169 ms.
 // (llvmpipe-GL, 2 cores shared with other jobs: timings are approximate.)
 //
 // Window semantics (paper §3.2.1, eq. 6–7): the text says "the W items immediately preceding the most
@@ -52,11 +56,7 @@ import { record } from '../tape.ts';
 import { bindable, T as tr } from './layout.ts';
 import { engineOf, assertDType, fmt } from './util.ts';
 import { bitonicSortPairs } from './gather.ts';
-import { tensor } from './creation.ts';
 import { matmul } from './matmul.ts';
-import { add, mul } from './binary.ts';
-import { mulScalar } from './unary.ts';
-import { softmax } from './softmax.ts';
 import { tidy } from '../scope.ts';
 
 /** Largest k for selectBlocks (KCAP in shaders/topk.wgsl). */
@@ -65,8 +65,6 @@ export const SELECT_MAX_K = 32;
 const MODE = { causal: 0, block: 1, selective: 2 } as const;
 /** 4·RCAP in shaders/sparse_attention.wgsl. */
 const REG_MAX_DIM = 64;
-/** LOWEST in the WGSL: the masked-out score (finite, so no NaN). */
-const LOWEST_F32 = -3.4028234663852886e38;
 
 export interface CausalAttentionOptions {
   /** W > 0: keys max(0, t−W+1) … t (the W most recent items up to and including t). 0/undefined: all j ≤ t. */
@@ -145,7 +143,7 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
   // Register accumulators up to d = 64 (RCAP = 16 vec4 in the WGSL); D4 only matters with REG, so
   // streaming pipelines stay shared by every d.
   const REG = d <= REG_MAX_DIM;
-  const constants = { WG, MODE: L.mode, LAST_ONLY: L.lastOnly, REG, D4: REG ? Math.ceil(d / 4) : 1 };
+  const constants = { WG, MODE: L.mode, LAST_ONLY: L.lastOnly, REG, D4: REG ? Math.ceil(d / 4) : 1, ALIGNED: REG && d % 4 === 0 };
   // Selective backward's inverse index: one pair per selection entry, padded to a power of two for the sort.
   const npad = sel ? nextPow2(nq * L.ksel) : 0;
   const params = { nq, lq: Lq, nkeys, rows: L.rows, d, lmax: L.lmax, window: L.window, bs: L.bs, ksel: L.ksel, scale: 1 / Math.sqrt(d), npad };
@@ -249,41 +247,83 @@ export function blockAttention(q: Tensor, kb: Tensor, vb: Tensor, lengths: Tenso
   checkKV(op, q, kb, vb, null, 'kb');
   const nb = blockCount(op, q, kb, bs, lastOnly);
   const lmax = lastOnly ? nb * bs : q.shape[1];
-  if (!lastOnly && q.shape[0] > 0) return blockAttentionMM(op, q, kb, vb, lengths, bs);
+  if (!lastOnly && q.shape[0] > 0) return blockAttentionMM(op, q, kb, vb, lengths, bs, 0).out;
   return attend(op, q, kb, vb, lengths, null, { mode: MODE.block, lastOnly, rows: nb, lmax, window: 0, bs, ksel: 0 });
 }
 
 /**
- * blockAttention over every position as batched matmuls on the [B, L, nb] scores: softmax(q·kbᵀ/√d +
- * mask)·vb, times a per-row 0/1 for queries that see no block. The visibility mask depends only on
- * (t, block), so it is uploaded; only the row multiplier reads lengths (block_row_valid). Scores are
- * L/bs wide, so materialising them is cheap, and the engine's matmul beats the per-key dK/dV loop
- * (a key loops over ~L queries): B = 64, d = 64, bs = 8, fwd+bwd on llvmpipe-GL, L = 800 2090 → ~1250
- * ms, L = 200 146 → ~97 ms. (lastOnly keeps the kernel: one query per sequence.)
+ * blockAttention over every position as batched matmuls on the [B, L, nb] scores: P·vb with P the
+ * softmax of q·kbᵀ/√d over the visible blocks (0 for queries that see none), formed between the two
+ * matmuls by one kernel each way (block_softmax_forward/backward), which with `kSel` > 0 also picks
+ * selectBlocks' top-k from the same scores. Scores are L/bs wide, so materialising them is cheap, and
+ * the engine's matmul beats the per-key dK/dV loop (a key loops over ~L queries): B = 64, d = 64,
+ * bs = 8, fwd+bwd on llvmpipe-GL, L = 800 2090 → ~1250 ms, L = 200 146 → ~97 ms. The fused softmax
+ * replaced scale → uploaded mask → softmax → row-validity product (four elementwise passes each way
+ * over [B, L, nb]), and taking the top-k here replaced topk_blocks' second q·kb pass (0.69 s of a
+ * 7.5 s SAL step at L = 800, per-kernel profile). (lastOnly keeps the kernels: one query per sequence.)
  */
-function blockAttentionMM(op: string, q: Tensor, kb: Tensor, vb: Tensor, lengths: Tensor, bs: number): Tensor {
+function blockAttentionMM(op: string, q: Tensor, kb: Tensor, vb: Tensor, lengths: Tensor, bs: number, kSel: number): { out: Tensor; selected: Tensor | null } {
   const e = engineOf(op, q, kb, vb, lengths);
   const [B, L, d] = q.shape;
   const nb = kb.shape[1];
-  const m = new Float32Array(L * nb);
-  for (let t = 0; t < L; t++) for (let c = 0; c < nb; c++) m[t * nb + c] = (c + 1) * bs <= t ? 0 : LOWEST_F32;
-  const valid = Tensor.empty([B, L, 1], 'f32', e);
-  const lb = bindable(lengths);
   const WG = wgOf(e);
-  e.stream.dispatch(
-    e.kernels.get('sparse_attention', 'block_row_valid', { WG, MODE: MODE.block, LAST_ONLY: false, REG: false, D4: 1 }),
-    { lens: lb.binding(op), row_valid: valid.binding(op) },
-    { nq: B * L, lq: L, nkeys: B * nb, rows: nb, d, lmax: L, window: 0, bs, ksel: 0, scale: 1, npad: 0 },
-    e.grid(Math.ceil((B * L) / WG)),
-  );
-  if (lb !== lengths) lb.dispose();
-  return tidy(() => {
-    const mask = tensor(m, [1, L, nb], { engine: e });
-    const s = add(mulScalar(matmul(q, tr(kb)), 1 / Math.sqrt(d)), mask);
-    const out = matmul(mul(softmax(s), valid), vb);
-    valid.dispose();
-    return out;
+  const params = { nq: B * L, lq: L, nkeys: B * nb, rows: nb, d, lmax: L, window: 0, bs, ksel: kSel, scale: 1 / Math.sqrt(d), npad: 0 };
+  const constants = { WG, MODE: MODE.block, LAST_ONLY: false, REG: false, D4: 1, KSEL: kSel };
+  const grid = e.grid(Math.ceil((B * L) / WG));
+  const r = tidy((): Tensor[] => {
+    const s = matmul(q, tr(kb));
+    const probs = Tensor.empty([B, L, nb], 'f32', e);
+    // Without selection sel_out is still bound (never written): a 1-element stand-in, not `lengths`,
+    // which is bound read-only in the same dispatch.
+    const selected = Tensor.empty(kSel > 0 ? [B, L, kSel] : [1], 'i32', e);
+    const lb = bindable(lengths);
+    const sb = bindable(s);
+    e.stream.dispatch(
+      e.kernels.get('sparse_attention', 'block_softmax_forward', constants),
+      { lens: lb.binding(op), scores: sb.binding(op), probs: probs.binding(op), sel_out: selected.binding(op) },
+      params,
+      grid,
+    );
+    if (lb !== lengths) lb.dispose();
+    if (sb !== s) sb.dispose();
+    const p = record(op, [s], probs, (saver) => {
+      const ps = saver.save(probs);
+      return (g) => {
+        const gb = bindable(g);
+        const ds = Tensor.empty([B, L, nb], 'f32', e);
+        e.stream.dispatch(
+          e.kernels.get('sparse_attention', 'block_softmax_backward', constants),
+          { probs_in: ps.binding(op), dprobs: gb.binding(op), dscores: ds.binding(op) },
+          params,
+          grid,
+        );
+        if (gb !== g) gb.dispose();
+        return [ds];
+      };
+    });
+    const out = matmul(p, vb);
+    return kSel > 0 ? [out, selected] : [out];
   });
+  return { out: r[0], selected: r[1] ?? null };
+}
+
+/**
+ * blockAttention and selectBlocks of the same q and kb in one: the top-k blocks are read off the block
+ * attention's own scores instead of a second q·kb pass (SAL's long and core branches share W^Q_b and
+ * the block keys). Same results as the two ops apart, up to f32 rounding of the scores.
+ */
+export function blockAttentionSelect(q: Tensor, kb: Tensor, vb: Tensor, lengths: Tensor, opts: SelectOptions): { out: Tensor; selected: Tensor } {
+  const op = 'blockAttentionSelect';
+  const lastOnly = !!opts.lastOnly;
+  checkQuery(op, q, lengths, lastOnly);
+  const bs = posInt(op, 'blockSize', opts.blockSize, 1);
+  const K = posInt(op, 'k', opts.k, 1);
+  if (K > SELECT_MAX_K) throw new TensorError(`${op}: k = ${K} exceeds ${SELECT_MAX_K}`);
+  checkKV(op, q, kb, vb, null, 'kb');
+  blockCount(op, q, kb, bs, lastOnly);
+  if (lastOnly || q.shape[0] === 0) return { out: blockAttention(q, kb, vb, lengths, opts), selected: selectBlocks(q, kb, lengths, opts) };
+  const r = blockAttentionMM(op, q, kb, vb, lengths, bs, K);
+  return { out: r.out, selected: r.selected! };
 }
 
 /**

@@ -59,7 +59,7 @@ export function coalesceDims(shape: readonly number[], sa: readonly number[], sb
 }
 
 /** Left-pad a coalesced layout to exactly 3 dims for the kernels' RANK3 fast path (null if rank > 3). */
-function asRank3(co: { shape: number[]; sa: number[]; sb: number[] }): { shape: number[]; sa: number[]; sb: number[] } | null {
+export function asRank3(co: { shape: number[]; sa: number[]; sb: number[] }): { shape: number[]; sa: number[]; sb: number[] } | null {
   if (co.shape.length > 3) return null;
   const pad = 3 - co.shape.length;
   const lead = (v: number[], x: number) => [...new Array(pad).fill(x), ...v];

@@ -4,24 +4,27 @@
 import { Tensor, ShapeError, sizeOf, contiguousStrides } from '../tensor.ts';
 import { record } from '../tape.ts';
 import { dispatch1d, engineOf, pad8, fmt, normAxis } from './util.ts';
+import { coalesceDims, asRank3 } from './binary.ts';
 
 /** Copy `src` (any strides) into `dst` at element `dstOffset` with `dstStrides`. */
 function copyInto(src: Tensor, dst: Tensor, dstStrides: readonly number[], dstOffset: number): void {
   const e = engineOf('copy', src, dst);
+  const co0 = coalesceDims(src.shape, src.strides, dstStrides);
+  const co = asRank3(co0);
   dispatch1d(
     e,
     'elementwise',
     'copy_strided',
-    {},
+    { RANK3: co !== null },
     { csrc: { buffer: src.storage.buffer, offset: 0, size: src.storage.bytes }, cdst: { buffer: dst.storage.buffer, offset: 0, size: dst.storage.bytes } },
     {
       n: src.size,
-      rank: src.rank,
+      rank: co ? 3 : src.rank,
       src_offset: src.offset,
       dst_offset: dstOffset,
-      shape: pad8(src.shape, 1),
-      src_strides: pad8(src.strides),
-      dst_strides: pad8(dstStrides),
+      shape: pad8(co ? co.shape : src.shape, 1),
+      src_strides: pad8(co ? co.sa : src.strides),
+      dst_strides: pad8(co ? co.sb : dstStrides),
     },
     src.size,
   );

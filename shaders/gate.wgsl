@@ -1,0 +1,99 @@
+// Gated mixture of n ≤ 3 branch vectors (MUFASA SAL's gate, paper §3.2, eq. 12; src/tensor/ops/gate.ts):
+//   logits_r = bias + Σ_b z_b[r]·W[b·d : (b+1)·d, :],  g_r = softmax(logits_r),  y_r = Σ_b g_rb z_b[r].
+// One thread per row for forward and backward: the row's n logits are a few registers, so the concat,
+// the [rows, n] linear, the softmax, the broadcast product and the sum over branches (five ops and their
+// backward passes) become one pass each way. W is read at the same address by every thread.
+//
+// Backward per row: a_b = z_b·dy, dlogit_b = g_b (a_b − Σ_c g_c a_c), dz_b = g_b dy + W_b·dlogit; the
+// caller forms dW = z_bᵀ·dlogit and dbias = Σ_r dlogit with the engine's matmul and sum.
+
+override WG: u32 = 64;
+override N: u32 = 3u;   // branches, 1 … 3
+
+// Lowest finite f32: the logit of an absent branch (exp underflows to 0).
+const LOWEST: f32 = -3.4028234663852886e38;
+
+struct Params {
+  rows: u32,
+  d: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+// Branches beyond N are bound to any f32 buffer and not read.
+@group(0) @binding(1) var<storage, read> z0: array<f32>;
+@group(0) @binding(2) var<storage, read> z1: array<f32>;
+@group(0) @binding(3) var<storage, read> z2: array<f32>;
+@group(0) @binding(4) var<storage, read> w: array<f32>;       // [N·d, N]
+@group(0) @binding(5) var<storage, read> bias: array<f32>;    // [N]
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;  // [rows, d]
+@group(0) @binding(7) var<storage, read_write> gates: array<f32>;  // [rows, N]
+@group(0) @binding(8) var<storage, read> dy: array<f32>;      // [rows, d]
+@group(0) @binding(9) var<storage, read> gates_in: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dz: array<f32>;     // [N, rows, d]
+@group(0) @binding(11) var<storage, read_write> dlogit: array<f32>; // [rows, N]
+
+fn row_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+// Row c of W's block b as a vec3 (components ≥ N are 0).
+fn w_row(b: u32, c: u32) -> vec3f {
+  let i = (b * p.d + c) * N;
+  return vec3f(w[i], select(0.0, w[i + 1u], N > 1u), select(0.0, w[i + 2u], N > 2u));
+}
+
+fn zval(b: u32, i: u32) -> f32 {
+  if (b == 0u) { return z0[i]; }
+  if (b == 1u) { return z1[i]; }
+  return z2[i];
+}
+
+@compute @workgroup_size(WG)
+fn gate_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = row_index(wid, nwg, lid);
+  if (r >= p.rows) { return; }
+  let base = r * p.d;
+  var lg = vec3f(bias[0], select(0.0, bias[1], N > 1u), select(0.0, bias[2], N > 2u));
+  for (var b = 0u; b < 3u; b++) {
+    if (b < N) {
+      for (var c = 0u; c < p.d; c++) { lg += zval(b, base + c) * w_row(b, c); }
+    }
+  }
+  let m = max(lg.x, max(select(LOWEST, lg.y, N > 1u), select(LOWEST, lg.z, N > 2u)));
+  let ex = vec3f(exp(lg.x - m), select(0.0, exp(lg.y - m), N > 1u), select(0.0, exp(lg.z - m), N > 2u));
+  let g = ex / (ex.x + ex.y + ex.z);
+  gates[r * N] = g.x;
+  if (N > 1u) { gates[r * N + 1u] = g.y; }
+  if (N > 2u) { gates[r * N + 2u] = g.z; }
+  for (var c = 0u; c < p.d; c++) {
+    var v = g.x * z0[base + c];
+    if (N > 1u) { v += g.y * z1[base + c]; }
+    if (N > 2u) { v += g.z * z2[base + c]; }
+    y[base + c] = v;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn gate_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = row_index(wid, nwg, lid);
+  if (r >= p.rows) { return; }
+  let base = r * p.d;
+  let g = vec3f(gates_in[r * N], select(0.0, gates_in[r * N + 1u], N > 1u), select(0.0, gates_in[r * N + 2u], N > 2u));
+  var a = vec3f(0.0);
+  for (var c = 0u; c < p.d; c++) {
+    let gy = dy[base + c];
+    a.x += z0[base + c] * gy;
+    if (N > 1u) { a.y += z1[base + c] * gy; }
+    if (N > 2u) { a.z += z2[base + c] * gy; }
+  }
+  let dl = g * (a - dot(g, a));
+  dlogit[r * N] = dl.x;
+  if (N > 1u) { dlogit[r * N + 1u] = dl.y; }
+  if (N > 2u) { dlogit[r * N + 2u] = dl.z; }
+  let gs = array<f32, 3>(g.x, g.y, g.z);
+  for (var b = 0u; b < 3u; b++) {
+    if (b < N) {
+      let zb = (b * p.rows + r) * p.d;
+      for (var c = 0u; c < p.d; c++) { dz[zb + c] = gs[b] * dy[base + c] + dot(w_row(b, c), dl); }
+    }
+  }
+}

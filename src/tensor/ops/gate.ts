@@ -1,0 +1,97 @@
+// gatedMix: the softmax gate that combines MUFASA SAL's branch outputs into the user vector (paper §3.2,
+// eq. 12; src/model/sal.ts), fused (shaders/gate.wgsl):
+//   g = softmax(concat(z_1 … z_n) · W + bias),  y = Σ_b g_b z_b.
+// Why fused: as a composition (concat → linear → softmax → broadcast mul → sum over branches) it took
+// ~0.8 s of a 2.2 s SAL forward+backward at B = 64, L = 200, d = 64 on llvmpipe-GL (per-kernel profile,
+// `npm run bench -- attention --profile`): three strided concat copies each way, the broadcast product's
+// reduction, and several elementwise passes over [B, L, 3·d]. Fused it is one pass over the branches
+// forward and one backward, plus dW = z_bᵀ·dlogit (the engine's matmul) and dbias = Σ dlogit.
+
+import { Tensor, ShapeError, TensorError, contiguousStrides } from '../tensor.ts';
+import { record } from '../tape.ts';
+import { bindable, concat, reshape, T as tr } from './layout.ts';
+import { engineOf, assertDType, fmt } from './util.ts';
+import { matmul } from './matmul.ts';
+import { sum } from './reduce.ts';
+
+/** Most branches gatedMix takes (z0 … z2 in the WGSL). */
+export const GATE_MAX_BRANCHES = 3;
+
+function wgOf(e: Tensor['engine']): number {
+  return Math.min(64, e.device.limits.maxComputeInvocationsPerWorkgroup, e.device.limits.maxComputeWorkgroupSizeX);
+}
+
+/**
+ * softmax(concat(zs, -1)·w + bias) as gates g [..., n], then Σ_b g_b·zs[b]. zs: n ∈ 1 … 3 tensors of one
+ * shape [..., d]; w [n·d, n]; bias [n]. Output like zs[0]. Differentiable in every input.
+ */
+export function gatedMix(zs: readonly Tensor[], w: Tensor, bias: Tensor): Tensor {
+  const op = 'gatedMix';
+  const n = zs.length;
+  if (n < 1 || n > GATE_MAX_BRANCHES) throw new TensorError(`${op}: takes 1 … ${GATE_MAX_BRANCHES} branches, got ${n}`);
+  const e = engineOf(op, ...zs, w, bias);
+  for (const t of [...zs, w, bias]) assertDType(op, t, 'f32');
+  const shape = zs[0].shape;
+  if (shape.length < 1 || shape[shape.length - 1] < 1) throw new ShapeError(op, `branches must be [..., d] with d ≥ 1, got ${fmt(shape)}`);
+  zs.forEach((z, i) => {
+    if (z.shape.join() !== shape.join()) throw new ShapeError(op, `branch ${i} is ${fmt(z.shape)}, branch 0 is ${fmt(shape)}`);
+  });
+  const d = shape[shape.length - 1];
+  const rows = zs[0].size / d;
+  if (w.rank !== 2 || w.shape[0] !== n * d || w.shape[1] !== n) throw new ShapeError(op, `w must be [n·d, n] = [${n * d}, ${n}] for ${n} branches of d = ${d}, got ${fmt(w.shape)}`);
+  if (bias.rank !== 1 || bias.shape[0] !== n) throw new ShapeError(op, `bias must be [${n}], got ${fmt(bias.shape)}`);
+
+  const WG = wgOf(e);
+  const grid = e.grid(Math.ceil(rows / WG));
+  const kernel = (entry: string) => e.kernels.get('gate', entry, { WG, N: n });
+  const zb = zs.map((z) => bindable(z));
+  const wb = bindable(w);
+  const bb = bindable(bias);
+  const zBind = (ts: Tensor[]) => ({ z0: ts[0].binding(op), z1: ts[Math.min(1, n - 1)].binding(op), z2: ts[n - 1].binding(op) });
+  const y = Tensor.empty(shape, 'f32', e);
+  const gates = Tensor.empty([rows, n], 'f32', e);
+  if (rows > 0) {
+    e.stream.dispatch(kernel('gate_forward'), { ...zBind(zb), w: wb.binding(op), bias: bb.binding(op), y: y.binding(op), gates: gates.binding(op) }, { rows, d }, grid);
+  }
+  const res = record(op, [...zs, w, bias], y, (saver) => {
+    const zsv = zb.map((z) => saver.save(z));
+    const ws = saver.save(wb);
+    const gs = saver.save(gates);
+    return (g) => {
+      const gb = bindable(g);
+      const dz = Tensor.empty([n, rows, d], 'f32', e);
+      const dlogit = Tensor.empty([rows, n], 'f32', e);
+      if (rows > 0) {
+        e.stream.dispatch(
+          kernel('gate_backward'),
+          { ...zBind(zsv), w: ws.binding(op), dy: gb.binding(op), gates_in: gs.binding(op), dz: dz.binding(op), dlogit: dlogit.binding(op) },
+          { rows, d },
+          grid,
+        );
+      }
+      if (gb !== g) gb.dispose();
+      const strides = contiguousStrides(shape);
+      const dzs = zs.map((_, b) => dz.view(shape, strides, dz.offset + b * rows * d));
+      dz.dispose();
+      // dW = [z_0; …; z_{n−1}]ᵀ·dlogit, one [d, n] block per branch.
+      const blocks = zsv.map((z) => {
+        const flat = reshape(z, [rows, d]);
+        const ft = tr(flat);
+        const p = matmul(ft, dlogit);
+        ft.dispose();
+        flat.dispose();
+        return p;
+      });
+      const dw = n === 1 ? blocks[0] : concat(blocks, 0);
+      if (n > 1) blocks.forEach((b) => b.dispose());
+      const db = sum(dlogit, 0);
+      dlogit.dispose();
+      return [...dzs, dw, db];
+    };
+  });
+  zb.forEach((z, i) => z !== zs[i] && z.dispose());
+  if (wb !== w) wb.dispose();
+  if (bb !== bias) bb.dispose();
+  gates.dispose();
+  return res;
+}
