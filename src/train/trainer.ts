@@ -13,13 +13,14 @@
 // `lossReadEvery` steps.
 
 import type { Dataset } from '../data/dataset.ts';
-import { leaveOneOut } from '../data/split.ts';
+import { leaveOneOut, zeroShotSplit } from '../data/split.ts';
 import type { EvalCase } from '../data/split.ts';
 import { makeBatches } from '../data/batches.ts';
 import { mulberry32, shuffleInPlace } from '../data/rng.ts';
 import { engine } from '../gpu/engine.ts';
 import { tensor } from '../tensor/ops/creation.ts';
-import { reshape } from '../tensor/ops/layout.ts';
+import { reshape, concat } from '../tensor/ops/layout.ts';
+import { NonFiniteError } from '../errors.ts';
 import { add } from '../tensor/ops/binary.ts';
 import { affine } from '../tensor/ops/unary.ts';
 import { gatherRows, indexTensor } from '../tensor/ops/gather.ts';
@@ -31,14 +32,28 @@ import { seededRandom } from '../nn/init.ts';
 import { saveCheckpoint, loadCheckpoint } from './checkpoint.ts';
 import type { NamedArray } from './checkpoint.ts';
 import { Mufasa, defaultMufasaConfig } from '../model/mufasa.ts';
-import type { MufasaConfig, SequenceBatch } from '../model/mufasa.ts';
+import type { MufasaConfig } from '../model/mufasa.ts';
+import { SASRec, defaultSasrecConfig } from '../model/sasrec.ts';
+import type { SasrecConfig } from '../model/sasrec.ts';
+import type { SequenceModel, SequenceBatch } from '../model/sequence.ts';
 import type { ModalityInput } from '../model/mfl.ts';
 import { trainBPR } from './cf.ts';
 import { evaluate, finalize, addSums, emptySums } from './metrics.ts';
 import type { MetricSums } from './metrics.ts';
 
 export interface TrainConfig {
+  /** Which sequence model: MUFASA (and its ablations, `model` fields) or SASRec (`sasrec`). */
+  arch: 'mufasa' | 'sasrec';
   model: MufasaConfig;
+  sasrec: SasrecConfig;
+  /**
+   * 'leaveOneOut': last item = test, second-to-last = validation. 'zeroShot' (paper §4): 10 % of the
+   * users (at least 90 when the data set has 180 or more) never seen in training, tested on their last
+   * 3 interactions (Recall@K); validation = the training users' last interaction.
+   */
+  protocol: 'leaveOneOut' | 'zeroShot';
+  /** Stop after the epoch that passes this many wall seconds since the start (0: no budget). */
+  timeBudget: number;
   seed: number;
   /** SAL-stage epochs (upper bound: early stopping usually ends sooner). */
   epochs: number;
@@ -63,7 +78,11 @@ export interface TrainConfig {
 }
 
 export const defaultTrainConfig: TrainConfig = {
+  arch: 'mufasa',
   model: defaultMufasaConfig,
+  sasrec: defaultSasrecConfig,
+  protocol: 'leaveOneOut',
+  timeBudget: 0,
   seed: 0,
   epochs: 30,
   mflEpochs: 5,
@@ -86,6 +105,8 @@ export interface EpochLog {
   epoch: number;
   loss: number;
   seconds: number;
+  /** Wall seconds since the start of training when this epoch ended (resumed runs include the earlier part). */
+  wall?: number;
   valid?: Record<string, number>;
 }
 
@@ -94,13 +115,28 @@ export interface TrainResult {
   bestEpoch: number;
   wallSeconds: number;
   valid: Record<string, number>;
+  /** Test metrics: leave-one-out test items, or the zero-shot users' last 3 interactions; seen items excluded. */
   test: Record<string, number>;
+  /** The same with the user's earlier items left in the ranking (RecBole's rule for sequential models). */
+  testWithSeen: Record<string, number>;
   log: EpochLog[];
+  numParameters: number;
 }
 
 export interface TrainHooks {
   onEpoch?: (e: EpochLog) => void;
-  onStep?: (stage: string, step: number, stepsPerEpoch: number) => void;
+  /** Before every optimizer step of the MFL and SAL stages; awaited, so a caller can pause training here (the demo's Stop/Resume). */
+  onStep?: (stage: string, step: number, stepsPerEpoch: number) => void | Promise<void>;
+  /**
+   * Each step's loss terms (`step` counts the stage's steps from 0), delivered with the periodic loss
+   * readback (every `lossReadEvery` steps and at epoch ends); reading the terms costs a few more small
+   * read-backs, so they are kept on the GPU only when this hook is set.
+   */
+  onLosses?: (stage: 'mfl' | 'sal', step: number, losses: StepLosses) => void;
+  /** Checked between steps: once aborted the run skips the remaining steps and epochs (an unfinished epoch is neither evaluated nor checkpointed), then restores the best weights and evaluates as usual. */
+  signal?: AbortSignal;
+  /** MUFASA models only (SASRec runs skip it). After each SAL epoch's validation (`final`: after the test evaluation) with the live model and its item vectors z [I, d]; read only, do not dispose. */
+  onEvaluated?: (info: { epoch: number; final: boolean; model: Mufasa; z: Tensor }) => void | Promise<void>;
   /** Save the best model here (atomically, on every validation improvement). */
   checkpointDir?: string;
   /** Recorded in the checkpoint so `eval`/`embed` can reload the same data. */
@@ -118,6 +154,16 @@ export interface TrainHooks {
    * `cfg` should be the checkpoint's config (the CLI loads it from the sidecar).
    */
   resumeFrom?: string;
+}
+
+/** One step's loss terms (undefined: the term is off or has no input in this step). */
+export interface StepLosses {
+  total: number;
+  title?: number;
+  cf?: number;
+  cons?: number;
+  fusCl?: number;
+  userItem?: number;
 }
 
 /** Sidecar fields of a resumable checkpoint (see TrainHooks.lastDir). */
@@ -143,14 +189,16 @@ const CF_NAME = 'cf.itemEmb';
 const BEST_PREFIX = 'best.';
 
 /** The model for data set `ds` under `cfg` (the item modalities fix MFL's input sizes). */
-export function buildModel(ds: Dataset, cfg: TrainConfig): Mufasa {
+export function buildModel(ds: Dataset, cfg: TrainConfig): SequenceModel {
+  if ((cfg.arch ?? 'mufasa') === 'sasrec') return new SASRec(cfg.sasrec, ds.numItems, cfg.maxLen, seededRandom(cfg.seed + 1));
+  if (cfg.arch !== 'mufasa') throw new Error(`config: unknown arch '${cfg.arch}' (mufasa, sasrec)`);
   const inputs = ds.items.modalities.filter((m) => !cfg.excludeModalities.includes(m.name));
   const title = ds.items.modalities.find((m) => m.name === 'title');
   return new Mufasa(cfg.model, ds.numItems, inputs.map((m) => ({ name: m.name, dim: m.dim })), title?.dim ?? 0, seededRandom(cfg.seed + 1));
 }
 
 /** Parameters by name, as saved in checkpoints. */
-export function namedParameters(model: Mufasa): Map<string, Tensor> {
+export function namedParameters(model: SequenceModel): Map<string, Tensor> {
   const out = new Map<string, Tensor>();
   for (const p of model.parameters()) {
     if (!p.name || out.has(p.name)) throw new Error(`internal: parameter ${p} has no unique name`);
@@ -160,7 +208,7 @@ export function namedParameters(model: Mufasa): Map<string, Tensor> {
 }
 
 /** Overwrite the model's parameters with checkpoint weights (every name and shape must match). */
-export function loadWeights(model: Mufasa, weights: Map<string, NamedArray>, file: string): void {
+export function loadWeights(model: SequenceModel, weights: Map<string, NamedArray>, file: string): void {
   const e = engine();
   for (const [name, p] of namedParameters(model)) {
     const w = weights.get(name);
@@ -196,17 +244,18 @@ export function historyBatch(cases: EvalCase[], numItems: number, maxLen: number
 }
 
 /** Full-catalog metrics of `cases` (seen items excluded, never the target itself). */
-export async function evaluateCases(model: Mufasa, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256): Promise<MetricSums> {
+/** `excludeSeen` false leaves the user's earlier items in the ranking (RecBole's rule for sequential models). */
+export async function evaluateCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<MetricSums> {
   let sums = emptySums();
   const withHistory = cases.filter((c) => c.history.length > 0);
   for (let s = 0; s < withHistory.length; s += batchSize) {
     const chunk = withHistory.slice(s, s + batchSize);
-    const users = tidy(() => noGrad(() => reshape(model.userVectors(z, historyBatch(chunk, model.numItems, maxLen), true), [chunk.length, model.cfg.dim])));
+    const users = tidy(() => noGrad(() => reshape(model.userVectors(z, historyBatch(chunk, model.numItems, maxLen), true), [chunk.length, model.dim])));
     const offsets = new Int32Array(chunk.length + 1);
     const excl: number[] = [];
     chunk.forEach((c, i) => {
       const tg = new Set(c.targets);
-      for (const it of c.seen) if (!tg.has(it)) excl.push(it);
+      if (excludeSeen) for (const it of c.seen) if (!tg.has(it)) excl.push(it);
       offsets[i + 1] = excl.length;
     });
     const targets = Int32Array.from(chunk.flatMap((c) => Array.from(c.targets)));
@@ -217,6 +266,16 @@ export async function evaluateCases(model: Mufasa, z: Tensor, cases: EvalCase[],
     }
   }
   return sums;
+}
+
+/** Training sequences and evaluation cases under cfg.protocol (test = the zero-shot users for 'zeroShot'). */
+export function dataSplit(ds: Dataset, cfg: TrainConfig): { train: Int32Array[]; valid: EvalCase[]; test: EvalCase[] } {
+  if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') return leaveOneOut(ds, { maxLen: cfg.maxLen });
+  if (cfg.protocol !== 'zeroShot') throw new Error(`config: unknown protocol '${cfg.protocol}' (leaveOneOut, zeroShot)`);
+  // Paper §4: 10 % of the users held out; at least 90 where the data set has room (half its users).
+  const held = Math.max(Math.round(0.1 * ds.numUsers), Math.min(90, Math.floor(ds.numUsers / 2)));
+  const zs = zeroShotSplit(ds, { fraction: Math.min(0.5, held / ds.numUsers), seed: cfg.seed, maxLen: cfg.maxLen });
+  return { train: zs.train, valid: zs.valid, test: zs.heldOut };
 }
 
 export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
@@ -233,12 +292,23 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     log.push(l);
     hooks.onEpoch?.(l);
   };
-  const split = leaveOneOut(ds, { maxLen: cfg.maxLen });
+  const split = dataSplit(ds, cfg);
   const trainSeqs = split.train;
   // Everything allocated below is freed here, also when a stage throws (divergence, device loss).
   const cleanup: (() => void)[] = [];
   const pending: Tensor[] = [];
   cleanup.push(() => pending.splice(0).forEach((t) => t.dispose()));
+  // hooks.onLosses: each pending step's loss terms, kept out of the step's tidy scope until read back.
+  type Terms = Partial<Record<Exclude<keyof StepLosses, 'total'>, Tensor>>;
+  const pendingTerms: { stage: 'mfl' | 'sal'; step: number; terms: Terms; total: Tensor }[] = [];
+  cleanup.push(() => pendingTerms.splice(0).forEach((p) => Object.values(p.terms).forEach((t) => t.dispose())));
+  let recording: Terms | null = null;
+  const record = (name: keyof Terms, t: Tensor | null) => {
+    if (recording && t) recording[name] = keep(t);
+  };
+  const stepCount = { mfl: 0, sal: 0 };
+  let stage: 'mfl' | 'sal' = 'mfl';
+  const aborted = () => hooks.signal?.aborted ?? false;
   try {
     return await stages();
   } finally {
@@ -253,13 +323,13 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       if (!w || w.shape.length !== 2 || w.shape[0] !== ds.numItems) throw new Error(`${resumeFile}: '${CF_NAME}' missing or not [${ds.numItems}, d]`);
       cf = keep(tensor(w.data as Float32Array, w.shape));
       cleanup.push(() => cf?.dispose());
-    } else if (!rs && cfg.cfEpochs > 0 && cfg.model.mfl.weights.cf > 0) {
+    } else if (!rs && cfg.arch !== 'sasrec' && cfg.model.itemTower !== 'concat' && cfg.cfEpochs > 0 && cfg.model.mfl.weights.cf > 0) {
       const tc = performance.now();
-      const bpr = await trainBPR({ numUsers: ds.numUsers, numItems: ds.numItems, sequences: trainSeqs }, { dim: cfg.model.dim, epochs: cfg.cfEpochs, seed: cfg.seed });
+      const bpr = await trainBPR({ numUsers: trainSeqs.length, numItems: ds.numItems, sequences: trainSeqs }, { dim: cfg.model.dim, epochs: cfg.cfEpochs, seed: cfg.seed });
       bpr.userEmb.dispose();
       cf = keep(bpr.itemEmb);
       cleanup.push(() => cf?.dispose());
-      emit({ stage: 'cf', epoch: cfg.cfEpochs, loss: bpr.losses[bpr.losses.length - 1], seconds: (performance.now() - tc) / 1000 });
+      emit({ stage: 'cf', epoch: cfg.cfEpochs, loss: bpr.losses[bpr.losses.length - 1], seconds: (performance.now() - tc) / 1000, wall: (performance.now() - t0) / 1000 });
     }
 
     const modalities = uploadModalities(ds, cfg.excludeModalities);
@@ -314,11 +384,13 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     };
 
     /** L_MFL on a batch of item ids (CPU array). */
+    const mfl = model.fusion;
     const mflLoss = (ids: number[]): Tensor => {
+      if (!mfl) throw new Error('internal: mflLoss on a model without MFL');
       const idx = indexTensor(ids, [ids.length], ds.numItems);
-      const z = model.mfl.forward(modalities, idx);
+      const z = mfl.forward(modalities, idx);
       const titledRows = ids.map((id, r) => (titledSet.has(id) ? r : -1)).filter((r) => r >= 0);
-      return model.mfl.losses(z, {
+      const ls = mfl.losses(z, {
         titles: titles && titledRows.length >= 2 ? gatherRows(titles, idx) : null,
         titled:
           titledRows.length >= 2 && titledRows.length < ids.length
@@ -327,16 +399,52 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
         cf: cf ? gatherRows(cf, idx) : null,
         itemIds: tensor(Int32Array.from(ids), [ids.length], { dtype: 'i32' }),
         seed: stepSeed++,
-      }).total;
+      });
+      record('title', ls.title);
+      record('cf', ls.cf);
+      record('cons', ls.cons);
+      record('fusCl', ls.fusCl);
+      return ls.total;
+    };
+
+    /** hooks.onLosses: read the recorded terms of the pending steps (before their totals are disposed). */
+    const readTerms = async (): Promise<void> => {
+      for (const p of pendingTerms.splice(0)) {
+        const out: StepLosses = { total: (await p.total.data())[0] };
+        for (const [k, t] of Object.entries(p.terms) as [keyof Terms, Tensor][]) {
+          out[k] = (await t.data())[0];
+          t.dispose();
+        }
+        hooks.onLosses!(p.stage, p.step, out);
+      }
     };
 
     const readLosses = async (ls: Tensor[]): Promise<number> => {
+      await readTerms();
+      if (!ls.length) return 0;
+      // NaN/Inf guard (issue 7): the window's losses are gathered on the GPU and read back in one round
+      // trip (one l.data() each cost a submit-and-wait per step). Checkpoints are written only after
+      // such a check, and saveCheckpoint refuses non-finite weights, so the last good one stays intact.
+      const all = tidy(() => noGrad(() => concat(ls.map((l) => reshape(l, [1])), 0)));
+      let vs: Float32Array | Int32Array;
+      try {
+        vs = await all.data();
+      } finally {
+        all.dispose();
+        ls.forEach((l) => l.dispose());
+      }
       let s = 0;
-      for (const l of ls) {
-        const v = (await l.data())[0];
-        l.dispose();
-        if (!Number.isFinite(v)) throw new Error(`training diverged: a loss is ${v} (lr ${cfg.lr}); the last good checkpoint is intact`);
-        s += v;
+      for (let i = 0; i < vs.length; i++) {
+        if (!Number.isFinite(vs[i])) {
+          throw new NonFiniteError({
+            quantity: `the ${stage === 'mfl' ? 'L_MFL' : 'user–item'} training loss`,
+            value: vs[i],
+            stage,
+            step: stepCount[stage] - vs.length + i,
+            hint: `training stopped (lr ${cfg.lr}); the last good checkpoint${hooks.lastDir ? ` (${hooks.lastDir})` : ''} is intact`,
+          });
+        }
+        s += vs[i];
       }
       return s;
     };
@@ -344,7 +452,18 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     /** One optimizer step on `loss()`; returns the sum of the losses read back now (every lossReadEvery steps). */
     const optimizerStep = async (loss: () => Tensor): Promise<number> => {
       opt.zeroGrad();
-      const l = tidy(loss);
+      const terms: Terms | null = (recording = hooks.onLosses ? {} : null);
+      let l: Tensor;
+      try {
+        l = tidy(loss);
+      } catch (err) {
+        Object.values(terms ?? {}).forEach((t) => t.dispose());
+        throw err;
+      } finally {
+        recording = null;
+      }
+      if (terms) pendingTerms.push({ stage, step: stepCount[stage], terms, total: l });
+      stepCount[stage]++;
       l.backward();
       opt.step();
       pending.push(l);
@@ -352,18 +471,20 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     };
 
     // 3. MFL stage: epochs over the item catalog.
-    for (let ep = 1; !rs && ep <= cfg.mflEpochs; ep++) {
+    for (let ep = 1; !rs && mfl && ep <= cfg.mflEpochs && !aborted(); ep++) {
       const te = performance.now();
       const ids = Array.from({ length: ds.numItems }, (_, i) => i);
       shuffleInPlace(ids, order);
       let sum = 0;
       let n = 0;
       for (let s = 0; s + 2 <= ids.length; s += cfg.itemBatchSize) {
+        await hooks.onStep?.('mfl', n, Math.ceil((ids.length - 1) / cfg.itemBatchSize));
+        if (aborted()) break;
         sum += await optimizerStep(() => mflLoss(ids.slice(s, s + cfg.itemBatchSize)));
         n++;
       }
       sum += await readLosses(pending.splice(0));
-      emit({ stage: 'mfl', epoch: ep, loss: sum / Math.max(1, n), seconds: (performance.now() - te) / 1000 });
+      emit({ stage: 'mfl', epoch: ep, loss: sum / Math.max(1, n), seconds: (performance.now() - te) / 1000, wall: (performance.now() - t0) / 1000 });
     }
 
     // 4. SAL stage with early stopping on validation NDCG@10.
@@ -385,38 +506,47 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
           return w.data as Float32Array;
         });
       }
-    } else {
+    } else if (!aborted()) {
       await saveLast({ stage: 'mfl', epoch: 0, stopped: false, best, bestEpoch, sinceBest, validMetrics }, null);
     }
-    for (let ep = firstEpoch; !stopped && ep <= cfg.epochs; ep++) {
+    stage = 'sal';
+    for (let ep = firstEpoch; !stopped && ep <= cfg.epochs && !aborted(); ep++) {
       const te = performance.now();
       let sum = 0;
       let n = 0;
       const batches = [...makeBatches(trainSeqs, { batchSize: cfg.batchSize, numItems: ds.numItems, maxLen: cfg.maxLen, seed: cfg.seed + ep, padTo: 'batch' })];
       for (const [bi, b] of batches.entries()) {
-        hooks.onStep?.('sal', bi, batches.length);
+        await hooks.onStep?.('sal', bi, batches.length);
+        if (aborted()) break;
         const sb: SequenceBatch = { items: b.items, lengths: b.lengths, batch: b.B, maxLen: b.L };
+        // Dropout seeds come from the same counter as L_MFL's (resumes restore it); only stochastic models draw one.
+        const lossOpts = model.stochastic ? { seed: stepSeed++ } : {};
         sum += await optimizerStep(() => {
-          if (cfg.schedule === 'frozen') {
+          if (cfg.schedule === 'frozen' && mfl) {
             const z = noGrad(() => model.itemVectors(modalities, allItems));
-            return model.userItemLoss(z, sb);
+            const u = model.userItemLoss(z, sb, lossOpts);
+            record('userItem', u);
+            return u;
           }
           const z = model.itemVectors(modalities, allItems);
-          const ui = model.userItemLoss(z, sb);
-          if (cfg.mflAuxWeight <= 0) return ui;
+          const ui = model.userItemLoss(z, sb, lossOpts);
+          record('userItem', ui);
+          if (cfg.mflAuxWeight <= 0 || !mfl) return ui;
           const batchItems = [...new Set(Array.from(b.items).filter((x) => x < ds.numItems))];
           return add(ui, affine(mflLoss(batchItems), cfg.mflAuxWeight, 0));
         });
         n++;
       }
       sum += await readLosses(pending.splice(0));
+      if (aborted()) break; // an unfinished epoch: no validation, no checkpoint
       const z = tidy(() => noGrad(() => model.itemVectors(modalities, allItems)));
       try {
         validMetrics = finalize(await evaluateCases(model, z, split.valid, cfg.maxLen));
+        if (model instanceof Mufasa) await hooks.onEvaluated?.({ epoch: ep, final: false, model, z });
       } finally {
         z.dispose();
       }
-      emit({ stage: 'sal', epoch: ep, loss: sum / Math.max(1, n), seconds: (performance.now() - te) / 1000, valid: validMetrics });
+      emit({ stage: 'sal', epoch: ep, loss: sum / Math.max(1, n), seconds: (performance.now() - te) / 1000, wall: (performance.now() - t0) / 1000, valid: validMetrics });
       const score = validMetrics['NDCG@10'];
       if (score > best) {
         best = score;
@@ -435,6 +565,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       } else if (++sinceBest >= cfg.patience) {
         stopped = true;
       }
+      if (cfg.timeBudget > 0 && (performance.now() - t0) / 1000 >= cfg.timeBudget) stopped = true;
       await saveLast({ stage: 'sal', epoch: ep, stopped, best, bestEpoch, sinceBest, validMetrics }, bestWeights);
     }
 
@@ -448,12 +579,15 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     const z = tidy(() => noGrad(() => model.itemVectors(modalities, allItems)));
     let valid: Record<string, number>;
     let test: Record<string, number>;
+    let testWithSeen: Record<string, number>;
     try {
       valid = finalize(await evaluateCases(model, z, split.valid, cfg.maxLen));
       test = finalize(await evaluateCases(model, z, split.test, cfg.maxLen));
+      testWithSeen = finalize(await evaluateCases(model, z, split.test, cfg.maxLen, 256, false));
+      if (model instanceof Mufasa) await hooks.onEvaluated?.({ epoch: bestEpoch, final: true, model, z });
     } finally {
       z.dispose();
     }
-    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, valid, test, log };
+    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, valid, test, testWithSeen, log, numParameters: params.reduce((a, p) => a + p.size, 0) };
   }
 }

@@ -1,0 +1,242 @@
+// `mufasa compare` (issue #5 §2): train every model × seed through the one trainer (same split,
+// early stopping on validation NDCG@10, same GPU evaluation), then a table of mean ± std over seeds.
+//
+//   OUT/<model>/seed-<s>/results.json   one run (the schema of `mufasa train`); its presence marks
+//                                       the run finished: a rerun reads it instead of training again
+//   OUT/<model>/seed-<s>/last/          the run's resumable checkpoint (an interrupted run continues)
+//   OUT/<model>/seed-<s>/checkpoint/    the best model (`mufasa eval|embed --checkpoint`)
+//   OUT/compare.json, OUT/compare.md    the aggregate, rewritten after every run
+//
+// std is the sample standard deviation over seeds (n − 1); with one seed it is 0.
+// s/epoch is the mean wall time of a main-stage epoch (SAL stage, or BPR epochs), validation included;
+// "to best" is the wall time from the start of the run (CF and MFL pretraining included) to the end of
+// the best epoch.
+
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Dataset } from '../data/dataset.ts';
+import { train, defaultTrainConfig } from '../train/trainer.ts';
+import type { TrainConfig, TrainResult, EpochLog } from '../train/trainer.ts';
+import { writeFileAtomic, loadCheckpoint } from '../train/checkpoint.ts';
+import { presetOverrides, deepMerge, BASELINES } from '../model/presets.ts';
+import { trainPopularity, trainBprMf } from './baselines.ts';
+
+export const LOO_COLUMNS = ['HR@10', 'HR@20', 'NDCG@10', 'NDCG@20', 'MRR@10'];
+export const ZERO_SHOT_COLUMNS = ['Recall@5', 'Recall@10', 'Recall@20', 'Recall@50', 'Recall@100'];
+
+export interface CompareOptions {
+  models: string[];
+  /** Seeds 0 … seeds − 1. */
+  seeds: number;
+  out: string;
+  /** Base config (e.g. from --config); each model's preset is merged over it. */
+  base?: TrainConfig;
+  /** Cap on main-stage epochs (early stopping may end sooner). */
+  epochs?: number;
+  /** Per-run wall-clock budget in seconds (the run stops after the epoch that passes it). */
+  timeBudget?: number;
+  zeroShot?: boolean;
+  /** Recorded in checkpoints and results (how to reload the data). */
+  dataSource?: Record<string, unknown>;
+  log?: (line: string) => void;
+  onEpoch?: (model: string, seed: number, e: EpochLog) => void;
+}
+
+/** What one run contributes to the table (read back from its results.json). */
+export interface RunRow {
+  model: string;
+  seed: number;
+  test: Record<string, number>;
+  /** Test metrics with the user's earlier items left in the ranking (RecBole's rule); absent in old results. */
+  testWithSeen?: Record<string, number>;
+  valid: Record<string, number>;
+  params: number;
+  s_per_epoch: number;
+  wall_to_best_s: number;
+  best_epoch: number;
+  epochs: number;
+  wall_s: number;
+}
+
+export interface ModelRow {
+  model: string;
+  seeds: number[];
+  /** Test metrics ('HR@10', …), the same with seen items left in the ranking ('seen:HR@10', …), and run stats. */
+  mean: Record<string, number>;
+  std: Record<string, number>;
+  runs: RunRow[];
+}
+
+export interface CompareResult {
+  dataset: string;
+  protocol: 'leaveOneOut' | 'zeroShot';
+  columns: string[];
+  rows: ModelRow[];
+  skipped: { model: string; reason: string }[];
+  markdown: string;
+}
+
+/** results.json of a run (the `mufasa train` schema, plus params and timing). */
+export function resultsJson(model: string, ds: Dataset, res: TrainResult): Record<string, unknown> {
+  const main = mainEpochs(res.log);
+  const best = main.find((l) => l.epoch === res.bestEpoch);
+  return {
+    model,
+    dataset: ds.name,
+    seed: res.config.seed,
+    config: res.config,
+    protocol: res.config.protocol ?? 'leaveOneOut',
+    epochs: main.length,
+    best_epoch: res.bestEpoch,
+    wall_s: res.wallSeconds,
+    params: res.numParameters,
+    s_per_epoch: main.length ? main.reduce((a, l) => a + l.seconds, 0) / main.length : 0,
+    wall_to_best_s: best?.wall ?? res.wallSeconds,
+    seen_items_excluded: true,
+    metrics: { valid: res.valid, test: res.test, test_seen_in_ranking: res.testWithSeen },
+    log: res.log,
+  };
+}
+
+function mainEpochs(log: EpochLog[]): EpochLog[] {
+  const sal = log.filter((l) => l.stage === 'sal');
+  return sal.length ? sal : log.filter((l) => l.stage === 'cf');
+}
+
+function rowOf(model: string, seed: number, r: Record<string, unknown>): RunRow {
+  const m = r.metrics as { valid: Record<string, number>; test: Record<string, number>; test_seen_in_ranking?: Record<string, number> };
+  return {
+    model,
+    seed,
+    test: m.test,
+    testWithSeen: m.test_seen_in_ranking,
+    valid: m.valid,
+    params: Number(r.params ?? 0),
+    s_per_epoch: Number(r.s_per_epoch ?? 0),
+    wall_to_best_s: Number(r.wall_to_best_s ?? r.wall_s),
+    best_epoch: Number(r.best_epoch),
+    epochs: Number(r.epochs),
+    wall_s: Number(r.wall_s),
+  };
+}
+
+/** The config one model × seed trains with. */
+export function runConfig(model: string, seed: number, o: Pick<CompareOptions, 'base' | 'epochs' | 'timeBudget' | 'zeroShot'>): TrainConfig {
+  let cfg = o.base ?? defaultTrainConfig;
+  if (!BASELINES.includes(model as (typeof BASELINES)[number])) cfg = deepMerge(cfg, presetOverrides(model), `model preset '${model}'`);
+  cfg = { ...cfg, seed };
+  if (o.epochs !== undefined) cfg = { ...cfg, epochs: o.epochs };
+  if (o.timeBudget !== undefined) cfg = { ...cfg, timeBudget: o.timeBudget };
+  if (o.zeroShot) cfg = { ...cfg, protocol: 'zeroShot' };
+  return cfg;
+}
+
+function meanStd(xs: number[]): [number, number] {
+  const n = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  const std = n > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  return [mean, std];
+}
+
+const NUMERIC = ['params', 's_per_epoch', 'wall_to_best_s', 'best_epoch'] as const;
+
+export function aggregate(runs: RunRow[], columns: string[]): ModelRow[] {
+  const models = [...new Set(runs.map((r) => r.model))];
+  return models.map((model) => {
+    const rs = runs.filter((r) => r.model === model);
+    const mean: Record<string, number> = {};
+    const std: Record<string, number> = {};
+    for (const c of columns) [mean[c], std[c]] = meanStd(rs.map((r) => r.test[c] ?? NaN));
+    for (const c of columns) [mean[`seen:${c}`], std[`seen:${c}`]] = meanStd(rs.map((r) => r.testWithSeen?.[c] ?? NaN));
+    for (const k of NUMERIC) [mean[k], std[k]] = meanStd(rs.map((r) => r[k]));
+    return { model, seeds: rs.map((r) => r.seed), mean, std, runs: rs };
+  });
+}
+
+/** The metrics with the user's earlier items left in the ranking, one row per model. */
+export function seenTable(rows: ModelRow[], columns: string[]): string {
+  const lines = [`| model | ${columns.join(' | ')} |`, `|---|${columns.map(() => '---:').join('|')}|`];
+  for (const r of rows) lines.push(`| ${r.model} | ${columns.map((c) => `${r.mean[`seen:${c}`].toFixed(4)} ± ${r.std[`seen:${c}`].toFixed(4)}`).join(' | ')} |`);
+  return lines.join('\n');
+}
+
+export function markdownTable(rows: ModelRow[], columns: string[]): string {
+  const head = ['model', 'seeds', ...columns, 'params', 's/epoch', 'wall s to best', 'best epoch'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) {
+    const cells = [
+      r.model,
+      String(r.seeds.length),
+      ...columns.map((c) => `${r.mean[c].toFixed(4)} ± ${r.std[c].toFixed(4)}`),
+      String(Math.round(r.mean.params)),
+      r.mean.s_per_epoch.toFixed(2),
+      `${r.mean.wall_to_best_s.toFixed(1)} ± ${r.std.wall_to_best_s.toFixed(1)}`,
+      r.mean.best_epoch.toFixed(1),
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareResult> {
+  const log = o.log ?? (() => {});
+  if (!o.models.length) throw new Error('compare: no models given');
+  if (!(Number.isInteger(o.seeds) && o.seeds >= 1)) throw new Error(`compare: --seeds must be a positive integer, got ${o.seeds}`);
+  for (const m of o.models) if (!BASELINES.includes(m as (typeof BASELINES)[number])) presetOverrides(m); // unknown names fail before any training
+  const protocol = o.zeroShot ? 'zeroShot' : 'leaveOneOut';
+  const columns = o.zeroShot ? ZERO_SHOT_COLUMNS : LOO_COLUMNS;
+  mkdirSync(o.out, { recursive: true });
+  const runs: RunRow[] = [];
+  const skipped: { model: string; reason: string }[] = [];
+  let result: CompareResult = { dataset: ds.name, protocol, columns, rows: [], skipped, markdown: '' };
+  const write = () => {
+    const rows = aggregate(runs, columns);
+    const note =
+      `${ds.name}, ${protocol === 'zeroShot' ? 'zero-shot (held-out users, last 3 interactions as targets)' : 'leave-one-out'}; test metrics, mean ± std over seeds; ` +
+      'full-catalog ranking, items seen before the target excluded; early stopping on validation NDCG@10.';
+    const skip = skipped.map((s) => `\n- ${s.model}: ${s.reason}`).join('');
+    const markdown =
+      `${markdownTable(rows, columns)}\n\n${note}${skip}\n\n` +
+      `Test metrics with the items seen before the target left in the ranking (RecBole's rule for sequential models):\n\n${seenTable(rows, columns)}\n`;
+    result = { dataset: ds.name, protocol, columns, rows, skipped, markdown };
+    writeFileAtomic(join(o.out, 'compare.md'), markdown);
+    writeFileAtomic(join(o.out, 'compare.json'), JSON.stringify({ dataset: ds.name, protocol, seen_items_excluded: true, columns, std: 'sample (n-1)', models: rows, skipped }, null, 2) + '\n');
+  };
+  for (const model of o.models) {
+    if (model === 'bpr' && o.zeroShot) {
+      skipped.push({ model, reason: 'BPR-MF has no vector for users held out of training (no zero-shot row)' });
+      continue;
+    }
+    for (let seed = 0; seed < o.seeds; seed++) {
+      const dir = join(o.out, model, `seed-${seed}`);
+      const file = join(dir, 'results.json');
+      if (existsSync(file)) {
+        log(`[${model} seed ${seed}] finished before: ${file}`);
+        runs.push(rowOf(model, seed, JSON.parse(readFileSync(file, 'utf8'))));
+        write();
+        continue;
+      }
+      mkdirSync(dir, { recursive: true });
+      const cfg = runConfig(model, seed, o);
+      log(`[${model} seed ${seed}] training → ${dir}`);
+      let res: TrainResult;
+      if (model === 'popularity') res = await trainPopularity(ds, cfg);
+      else if (model === 'bpr') res = await trainBprMf(ds, cfg);
+      else {
+        const last = join(dir, 'last');
+        const resumeFrom = existsSync(join(last, 'checkpoint.json')) ? last : undefined;
+        if (resumeFrom) log(`[${model} seed ${seed}] resuming from epoch ${loadCheckpoint(last).meta.epoch}`);
+        const dataSource = { ...(o.dataSource ?? {}), model };
+        res = await train(ds, cfg, { lastDir: last, checkpointDir: join(dir, 'checkpoint'), resumeFrom, dataSource, onEpoch: (e) => o.onEpoch?.(model, seed, e) });
+      }
+      const json = resultsJson(model, ds, res);
+      writeFileAtomic(file, JSON.stringify(json, null, 2) + '\n');
+      runs.push(rowOf(model, seed, json));
+      const t = res.test;
+      log(`[${model} seed ${seed}] test ${columns.slice(0, 3).map((c) => `${c} ${(t[c] ?? NaN).toFixed(4)}`).join(', ')} (best epoch ${res.bestEpoch}, ${res.wallSeconds.toFixed(1)} s)`);
+      write();
+    }
+  }
+  write();
+  return result;
+}

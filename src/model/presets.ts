@@ -1,0 +1,52 @@
+// Named models (`--model`, `mufasa compare --models`): each is a set of overrides of the training
+// config, so an ablation is a config and trains through the same pipeline as the full model.
+// Paper Tables 5–6 name the ablations; where the paper leaves the replacement open the choice is here.
+//
+// popularity and bpr are not sequence models: `mufasa compare` runs them itself (src/compare/baselines.ts).
+
+const noLoss = (k: 'title' | 'cf' | 'cons' | 'fusCl') => ({ model: { mfl: { weights: { [k]: 0 } } } });
+
+/** Overrides per model name (applied to defaultTrainConfig, or to --config when given). */
+export const PRESETS: Record<string, { description: string; overrides: Record<string, unknown> }> = {
+  mufasa: { description: 'MUFASA: MFL (four losses) → SAL (window, block, top-k selective attention, gate)', overrides: {} },
+  'mufasa-no-mfl': {
+    description: 'w/o MFL: modalities concatenated (missing ones zeroed, presence flags appended) and projected; no MFL losses, no CF pretraining',
+    overrides: { model: { itemTower: 'concat' }, mflEpochs: 0, cfEpochs: 0 },
+  },
+  'mufasa-no-sal': { description: 'w/o SAL: MFL item vectors, user = mean of the items so far', overrides: { model: { userTower: 'mean' } } },
+  'mufasa-dense': { description: 'MUFASA with one dense causal attention layer in place of the three sparse branches', overrides: { model: { userTower: 'dense' } } },
+  'mufasa-no-title': { description: 'MUFASA without L_title (weight 0)', overrides: noLoss('title') },
+  'mufasa-no-cf': { description: 'MUFASA without L_cf (weight 0; no CF pretraining)', overrides: { ...noLoss('cf'), cfEpochs: 0 } },
+  'mufasa-no-cons': { description: 'MUFASA without L_cons (weight 0)', overrides: noLoss('cons') },
+  'mufasa-no-fuscl': { description: 'MUFASA without L_fus-cl (weight 0)', overrides: noLoss('fusCl') },
+  sasrec: {
+    description: 'SASRec (Kang & McAuley 2018): ID embeddings + positions, 2 causal self-attention blocks, 2 heads, full-catalog CE',
+    // RecBole's SASRec anchor (issue #5) uses max length 50; no content, so no CF/MFL stages.
+    overrides: { arch: 'sasrec', maxLen: 50, mflEpochs: 0, cfEpochs: 0 },
+  },
+};
+
+/** Non-sequence sanity rows of `mufasa compare`. */
+export const BASELINES = ['popularity', 'bpr'] as const;
+
+export const MODEL_NAMES = [...Object.keys(PRESETS), ...BASELINES];
+
+export function presetOverrides(name: string): Record<string, unknown> {
+  const p = PRESETS[name];
+  if (!p) throw new Error(`unknown model '${name}' (known: ${MODEL_NAMES.join(', ')})`);
+  return p.overrides;
+}
+
+/**
+ * base with `over` merged in, recursively; a field `over` has that `base` lacks is an error naming it
+ * (`where` says whose field: a config file, a preset).
+ */
+export function deepMerge<T>(base: T, over: unknown, where = 'config'): T {
+  if (!over || typeof over !== 'object' || Array.isArray(over)) return (over ?? base) as T;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over as Record<string, unknown>)) {
+    if (!(k in out)) throw new Error(`${where}: unknown field '${k}' (known: ${Object.keys(out).join(', ')})`);
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) ? deepMerge(out[k], v, where) : v;
+  }
+  return out as T;
+}

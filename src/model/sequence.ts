@@ -1,0 +1,63 @@
+// What the trainer needs from a sequence recommender (issue #5): one data pipeline, one schedule,
+// one evaluation for MUFASA, its ablations and SASRec. A model maps the catalog to item vectors z
+// [I, d] and a batch of left-aligned sequences (pad id = numItems) to user vectors; the user–item
+// loss trains every position t < len − 1 to predict item t + 1.
+
+import type { Tensor } from '../tensor/tensor.ts';
+import type { MFL, ModalityInput } from './mfl.ts';
+
+/** A batch of sequences on the CPU: left-aligned item ids [B, L] (pad id = numItems) and lengths. */
+export interface SequenceBatch {
+  items: Int32Array;
+  lengths: Int32Array;
+  batch: number;
+  maxLen: number;
+}
+
+export interface LossOptions {
+  /** Seed of the step's random numbers (dropout); the trainer passes a fresh one per step when `stochastic`. */
+  seed?: number;
+}
+
+export interface SequenceModel {
+  /** Preset or architecture name (results tables). */
+  readonly kind: string;
+  readonly numItems: number;
+  /** Size of the item and user vectors. */
+  readonly dim: number;
+  /**
+   * The Multimodal Fusion Layer when the model has one: the trainer then runs the MFL pre-stage
+   * (cascade stage 1) and adds L_MFL as the auxiliary loss in stage 2 (TrainConfig.schedule).
+   */
+  readonly fusion: MFL | null;
+  /** True when the user–item loss draws random numbers (dropout): the trainer passes a new seed per step. */
+  readonly stochastic: boolean;
+  parameters(): Tensor[];
+  /** z [I, d] for every item (`allItems` i32 [I]); models without content ignore `modalities`. */
+  itemVectors(modalities: ModalityInput[], allItems: Tensor): Tensor;
+  /** User vectors at every position [B, L, d], or after the last item [B, 1, d]; no dropout. */
+  userVectors(z: Tensor, batch: SequenceBatch, lastOnly?: boolean): Tensor;
+  /** Mean next-item loss over every position t < len − 1 (training mode: dropout on). */
+  userItemLoss(z: Tensor, batch: SequenceBatch, opts?: LossOptions): Tensor;
+  dispose(): void;
+}
+
+/** Rows b·L + t and next-item targets of every position t < len_b − 1. */
+export function nextItemPairs(batch: SequenceBatch): { rows: number[]; targets: number[] } {
+  const { batch: B, maxLen: L, items, lengths } = batch;
+  const rows: number[] = [];
+  const targets: number[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t + 1 < lengths[b]; t++) {
+      rows.push(b * L + t);
+      targets.push(items[b * L + t + 1]);
+    }
+  }
+  if (!rows.length) throw new Error('userItemLoss: no sequence in the batch has two items');
+  return { rows, targets };
+}
+
+/** Number of scalar parameters. */
+export function countParameters(m: { parameters(): Tensor[] }): number {
+  return m.parameters().reduce((s, p) => s + p.size, 0);
+}

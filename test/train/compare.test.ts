@@ -1,0 +1,78 @@
+// `mufasa compare` (issue #5 §2) on a tiny synthetic set, 2 models × 2 seeds: files written, the table
+// holds mean ± std over the seeds (checked against the per-run results.json), a rerun trains nothing,
+// and the zero-shot protocol reports Recall@K of held-out users.
+import { it, expect, afterAll } from 'vitest';
+import { mkdtempSync, rmSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeSynthetic } from '../../src/data/synthetic.ts';
+import { defaultTrainConfig } from '../../src/train/trainer.ts';
+import type { TrainConfig } from '../../src/train/trainer.ts';
+import { compare } from '../../src/compare/compare.ts';
+import { deepMerge } from '../../src/model/presets.ts';
+import { popularityHR10 } from './popularity.ts';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const ds = makeSynthetic({ seed: 2, users: 40, items: 50, minSeqLen: 8, maxSeqLen: 16 });
+const base: TrainConfig = deepMerge(defaultTrainConfig, { mflEpochs: 1, cfEpochs: 1, batchSize: 16, itemBatchSize: 32, model: { dim: 8 }, sasrec: { dim: 8, inner: 16 } });
+
+it('2 models × 2 seeds: compare.md/json with mean ± std; a rerun skips finished runs', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'mufasa-compare-'));
+  dirs.push(out);
+  const lines: string[] = [];
+  const res = await compare(ds, { models: ['sasrec', 'mufasa-dense'], seeds: 2, out, base, epochs: 2, log: (l) => lines.push(l) });
+  for (const m of ['sasrec', 'mufasa-dense']) for (const s of [0, 1]) expect(existsSync(join(out, m, `seed-${s}`, 'results.json'))).toBe(true);
+  const md = readFileSync(join(out, 'compare.md'), 'utf8');
+  const json = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8'));
+  expect(md).toBe(res.markdown);
+  expect(md).toMatch(/^\| model \| seeds \| HR@10 \| HR@20 \| NDCG@10 \| NDCG@20 \| MRR@10 \| params \| s\/epoch \| wall s to best \| best epoch \|/);
+  expect(json.models.map((r: { model: string }) => r.model)).toEqual(['sasrec', 'mufasa-dense']);
+  for (const row of json.models) {
+    const runs = [0, 1].map((s) => JSON.parse(readFileSync(join(out, row.model, `seed-${s}`, 'results.json'), 'utf8')));
+    expect(runs.map((r) => r.seed)).toEqual([0, 1]);
+    for (const c of ['HR@10', 'NDCG@10', 'MRR@10']) {
+      const [a, b] = runs.map((r) => r.metrics.test[c] as number);
+      expect(row.mean[c]).toBeCloseTo((a + b) / 2, 12);
+      expect(row.std[c]).toBeCloseTo(Math.abs(a - b) / Math.SQRT2, 12); // sample std of two values
+      const cell = `${row.mean[c].toFixed(4)} ± ${row.std[c].toFixed(4)}`;
+      expect(md).toContain(cell);
+    }
+    expect(row.mean.params).toBeGreaterThan(0);
+    expect(row.mean.s_per_epoch).toBeGreaterThan(0);
+    expect(runs[0].params).toBe(runs[1].params);
+  }
+  // Second table: the same metrics with seen items left in the ranking (never better than with them excluded).
+  expect(md).toContain("left in the ranking (RecBole's rule");
+  for (const row of json.models) for (const c of ['HR@10', 'NDCG@10']) expect(row.mean[`seen:${c}`]).toBeLessThanOrEqual(row.mean[c] + 1e-12);
+  // The two seeds really are different runs.
+  expect(json.models[0].runs[0].test).not.toEqual(json.models[0].runs[1].test);
+
+  const mtime = statSync(join(out, 'sasrec', 'seed-1', 'results.json')).mtimeMs;
+  const again: string[] = [];
+  const res2 = await compare(ds, { models: ['sasrec', 'mufasa-dense'], seeds: 2, out, base, epochs: 2, log: (l) => again.push(l) });
+  expect(again.filter((l) => l.includes('training'))).toEqual([]);
+  expect(again.filter((l) => l.includes('finished before'))).toHaveLength(4);
+  expect(statSync(join(out, 'sasrec', 'seed-1', 'results.json')).mtimeMs).toBe(mtime);
+  expect(res2.markdown).toBe(res.markdown);
+}, 120_000);
+
+it('popularity matches the CPU count; zero-shot reports Recall@K and skips BPR', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'mufasa-compare-'));
+  dirs.push(out);
+  const loo = await compare(ds, { models: ['popularity'], seeds: 1, out: join(out, 'loo'), base });
+  expect(loo.rows[0].mean['HR@10']).toBeCloseTo(popularityHR10(ds), 12);
+  const zs = await compare(ds, { models: ['popularity', 'bpr', 'mufasa-no-sal'], seeds: 1, out: join(out, 'zs'), base, epochs: 1, zeroShot: true });
+  expect(zs.columns).toEqual(['Recall@5', 'Recall@10', 'Recall@20', 'Recall@50', 'Recall@100']);
+  expect(zs.skipped.map((s) => s.model)).toEqual(['bpr']);
+  expect(zs.rows.map((r) => r.model)).toEqual(['popularity', 'mufasa-no-sal']);
+  // 50 items: Recall@50 … @100 rank the whole catalog minus seen items, so every target is found.
+  for (const r of zs.rows) {
+    expect(r.mean['Recall@100']).toBeCloseTo(1, 12);
+    expect(r.mean['Recall@5']).toBeLessThanOrEqual(r.mean['Recall@10']);
+  }
+  const run = JSON.parse(readFileSync(join(out, 'zs', 'mufasa-no-sal', 'seed-0', 'results.json'), 'utf8'));
+  expect(run.protocol).toBe('zeroShot');
+  expect(readFileSync(join(out, 'zs', 'compare.md'), 'utf8')).toContain('zero-shot');
+}, 60_000);
