@@ -1,14 +1,23 @@
-// Public API of mufasa-gpu. The path data takes through the engine, top-down:
-//   gpu/ (device → pool → kernels → stream) → tensor/ (tensors, tape, ops) → nn/ (layers, Adam)
-// The MUFASA model, data loaders and trainer arrive with their issues (model/, data/, train/).
-export { initEngine, engine, Engine } from './gpu/engine.ts';
-export type { EngineOptions } from './gpu/engine.ts';
-export { getDevice } from './gpu/device.ts';
-export type { AdapterKind, DeviceOptions, Gpu } from './gpu/device.ts';
-export { OutOfMemoryError } from './gpu/pool.ts';
-export type { PoolStats } from './gpu/pool.ts';
-export * from './tensor/index.ts';
-export { Adam, AdamW } from './nn/adam.ts';
-export type { AdamOptions, OptimizerOptions, ParamGroup } from './nn/adam.ts';
-export { Linear } from './nn/linear.ts';
-export * as init from './nn/init.ts';
+// mufasa-gpu's Node entry (package.json "exports" → "node"/"default"): the browser entry plus what
+// needs a file system — data loaders, checkpoints, the trainer, embedding export.
+export * from './browser.ts';
+
+// Loaders for files (errors: DataFormatError with file and line).
+export { loadMovieLens } from './data/movielens.ts';
+export type { MovieLensOptions } from './data/movielens.ts';
+export { loadGeneric } from './data/generic.ts';
+export type { GenericOptions } from './data/generic.ts';
+export { loadWordVectors, sifEmbed } from './data/text.ts';
+export type { WordVectors, SifOptions } from './data/text.ts';
+export { makeSynthetic } from './data/synthetic.ts';
+export type { SyntheticOptions, SyntheticDataset } from './data/synthetic.ts';
+
+// Training (CF pretraining → MFL → SAL with early stopping), checkpoints, embeddings.
+export { train, defaultTrainConfig, buildModel, evaluateCases } from './train/trainer.ts';
+export type { TrainConfig, TrainHooks, TrainResult, EpochLog } from './train/trainer.ts';
+export { trainBPR } from './train/cf.ts';
+export type { BPRData, BPROptions, BPRResult } from './train/cf.ts';
+export { saveCheckpoint, loadCheckpoint, encodeSafetensors, decodeSafetensors } from './train/checkpoint.ts';
+export type { NamedArray, CheckpointMeta } from './train/checkpoint.ts';
+export { computeEmbeddings, embeddingsFromCheckpoint } from './train/embeddings.ts';
+export type { Embeddings } from './train/embeddings.ts';

@@ -35,18 +35,8 @@ export interface Dataset {
   items: { titles: string[]; modalities: Modality[] };
 }
 
-/** An input error, always naming the file and the (1-based) line, and the column when one applies. */
-export class DataFormatError extends Error {
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly detail: string,
-    readonly column?: string,
-  ) {
-    super(`${file}:${line}${column !== undefined ? ` (column '${column}')` : ''}: ${detail}`);
-    this.name = 'DataFormatError';
-  }
-}
+/** An input error, always naming the file and the (1-based) line, and the column when one applies (src/errors.ts). */
+export { DataFormatError } from '../errors.ts';
 
 export function modality(ds: Dataset, name: string): Modality {
   const m = ds.items.modalities.find((x) => x.name === name);

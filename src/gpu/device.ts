@@ -15,6 +15,11 @@ export interface DeviceOptions {
   device?: GPUDevice;
   /** Do not log the adapter line. */
   quiet?: boolean;
+  /**
+   * A device of its own instead of the process-wide shared one (per adapter kind), e.g. a second engine
+   * that may be destroyed without touching the first.
+   */
+  exclusive?: boolean;
 }
 
 export interface Gpu {
@@ -26,6 +31,13 @@ export interface Gpu {
   /** Compatibility feature level (the GL backend): kernels must stay within its rules anyway. */
   compat: boolean;
   hasTimestamps: boolean;
+  /**
+   * A CPU implementation (llvmpipe, SwiftShader, …) by the adapter's info, whatever `kind` says: in a
+   * browser, Chromium's SwiftShader is kind 'browser', and kernels tuned for CPU adapters must still
+   * pick their CPU variants there (measured in headless Chromium: the shared-memory matmul made a
+   * 20-step demo run spend 87% of its GPU time in matmul).
+   */
+  software: boolean;
   /** Dawn's GPU object: if it is garbage-collected while the device lives, Dawn crashes. */
   keepAlive: unknown;
 }
@@ -44,11 +56,15 @@ let sharedKey = '';
 export function getDevice(opts: DeviceOptions = {}): Promise<Gpu> {
   if (opts.device) return Promise.resolve(wrapExternal(opts.device, opts));
   const want = opts.adapter ?? envAdapter() ?? 'auto';
+  if (opts.exclusive) return createGpu(want, opts.quiet ?? false);
   if (shared && sharedKey === want) return shared;
   sharedKey = want;
-  shared = createGpu(want, opts.quiet ?? false);
-  shared.catch(() => { shared = null; });
-  return shared;
+  const p = createGpu(want, opts.quiet ?? false);
+  shared = p;
+  p.catch(() => { if (shared === p) shared = null; });
+  // A lost device is never handed out again: the next getDevice() makes a new one.
+  p.then((g) => g.device.lost.then(() => { if (shared === p) shared = null; }), () => {});
+  return p;
 }
 
 function envAdapter(): AdapterKind | 'auto' | undefined {
@@ -188,6 +204,7 @@ async function openDevice(adapter: GPUAdapter, kind: AdapterKind, keepAlive: unk
     limits: device.limits,
     compat,
     hasTimestamps: device.features.has('timestamp-query'),
+    software: kind === 'gl' || kind === 'swiftshader' || isSoftware(info),
     keepAlive,
   };
 }
@@ -201,6 +218,7 @@ function wrapExternal(device: GPUDevice, opts: DeviceOptions): Gpu {
     // We cannot tell the caller's feature level; staying within compatibility rules is the kernels' job.
     compat: false,
     hasTimestamps: device.features.has('timestamp-query'),
+    software: false,
     keepAlive: null,
   };
   if (!opts.quiet) console.log(`[mufasa-gpu] adapter: external — ${gpu.description}`);

@@ -6,10 +6,13 @@ import type { DeviceOptions, Gpu } from './device.ts';
 import { BufferPool } from './pool.ts';
 import { KernelRegistry } from './kernels.ts';
 import { Stream } from './stream.ts';
+import { DeviceLostError } from '../errors.ts';
 
 export interface EngineOptions extends DeviceOptions {
   /** Cap on bytes of free buffers the pool keeps cached (default 1 GiB). */
   poolCapBytes?: number;
+  /** Cap on all bytes the pool holds (default: none; the device's own limits apply). */
+  poolLimitBytes?: number;
 }
 
 export class Engine {
@@ -20,10 +23,12 @@ export class Engine {
   private destroyed = false;
   /** Validation/out-of-memory errors the device reported asynchronously (tests fail on any). */
   readonly deviceErrors: string[] = [];
+  /** Set once `device.lost` resolves: from then on every op and readback throws DeviceLostError. */
+  lostInfo: { reason: string; message: string } | null = null;
 
   constructor(readonly gpu: Gpu, opts: EngineOptions = {}) {
     this.device = gpu.device;
-    this.pool = new BufferPool(this.device, opts.poolCapBytes);
+    this.pool = new BufferPool(this.device, opts.poolCapBytes, opts.poolLimitBytes);
     this.kernels = new KernelRegistry(this.device);
     this.stream = new Stream(this.device);
     this.device.addEventListener('uncapturederror', (ev) => {
@@ -31,6 +36,24 @@ export class Engine {
       this.deviceErrors.push(msg);
       console.error(`[mufasa-gpu] device error: ${msg}`);
     });
+    // Device loss (driver reset, GPU removed, destroy()) is reported only through this promise; the
+    // stream checks the flag, so the next op or readback throws instead of silently doing nothing
+    // (Dawn turns every call on a lost device into a no-op and rejects mapAsync with a bare AbortError).
+    this.device.lost.then((info) => {
+      if (this.destroyed && info.reason === 'destroyed') return;
+      this.lostInfo = { reason: info.reason ?? 'unknown', message: info.message ?? '' };
+      this.stream.lost = this.lostInfo;
+      if (!opts.quiet) console.error(`[mufasa-gpu] ${new DeviceLostError(this.lostInfo.reason, this.lostInfo.message).message}`);
+    });
+  }
+
+  get lost(): boolean {
+    return this.lostInfo !== null;
+  }
+
+  /** Throws DeviceLostError naming `op` if the device is gone. */
+  assertAlive(op: string): void {
+    if (this.lostInfo) throw new DeviceLostError(this.lostInfo.reason, this.lostInfo.message, op);
   }
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {
@@ -63,9 +86,10 @@ export class Engine {
 let current: Engine | null = null;
 let creating: Promise<Engine> | null = null;
 
-/** Create (once) and return the default engine. */
+/** Create (once) and return the default engine; after a device loss, a new engine on a new device. */
 export async function initEngine(opts: EngineOptions = {}): Promise<Engine> {
-  if (current) return current;
+  if (current && !current.lost) return current;
+  if (current) current = null;
   creating ??= Engine.create(opts).then((e) => (current = e)).finally(() => (creating = null));
   return creating;
 }

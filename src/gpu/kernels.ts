@@ -42,12 +42,8 @@ export interface Kernel {
   uniform?: BindingInfo;
 }
 
-export class KernelError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'KernelError';
-  }
-}
+import { KernelError } from '../errors.ts';
+export { KernelError };
 
 let sourceLoader: (name: string) => string = defaultLoader;
 

@@ -31,12 +31,8 @@ export interface PoolStats {
   peakBytesInUse: number;
 }
 
-export class OutOfMemoryError extends Error {
-  constructor(public readonly requestedBytes: number, public readonly heldBytes: number, cause: string) {
-    super(`GPU out of memory: asked for ${requestedBytes} bytes while the pool holds ${heldBytes} bytes (${cause})`);
-    this.name = 'OutOfMemoryError';
-  }
-}
+import { OutOfMemoryError } from '../errors.ts';
+export { OutOfMemoryError };
 
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
@@ -52,6 +48,11 @@ export class BufferPool {
     private readonly device: GPUDevice,
     /** Cap on cached free bytes. */
     public capBytes = 1 << 30,
+    /**
+     * Cap on all bytes the pool holds (in use + cached): a memory budget for apps that share the GPU.
+     * Past it the cache is freed and the request retried once, then OutOfMemoryError.
+     */
+    public limitBytes = Infinity,
   ) {}
 
   acquire(bytes: number): GPUBuffer {
@@ -121,6 +122,12 @@ export class BufferPool {
   private create(size: number): GPUBuffer {
     const maxBuf = this.device.limits.maxBufferSize;
     if (size > maxBuf) throw new OutOfMemoryError(size, this.held, `larger than the device's maxBufferSize ${maxBuf}`);
+    if (this.held + size > this.limitBytes) {
+      this.trim(0);
+      if (this.held + size > this.limitBytes) {
+        throw new OutOfMemoryError(size, this.held, `past the pool limit of ${this.limitBytes} bytes with ${this.used} bytes in use, after freeing the cache`);
+      }
+    }
     // WebGPU reports allocation failure through error scopes, asynchronously; the synchronous signal we
     // get is an exception for absurd sizes. Free the cache and retry once before giving up.
     try {

@@ -12,6 +12,8 @@
 
 import { packUniform } from './kernels.ts';
 import type { Kernel } from './kernels.ts';
+import { DeviceLostError } from '../errors.ts';
+import type { GpuProfiler } from './profile.ts';
 
 export interface BufferBinding {
   buffer: GPUBuffer;
@@ -33,6 +35,10 @@ export class Stream {
   dispatchCount = 0;
   submitCount = 0;
   maxPendingDispatches = 4096;
+  /** Set by the engine when `device.lost` resolves. */
+  lost: { reason: string; message: string } | null = null;
+  /** Profiling mode (src/gpu/profile.ts setProfiling): a timestamped pass per dispatch. */
+  profiler: GpuProfiler | null = null;
 
   constructor(private readonly device: GPUDevice) {
     this.slot = Math.max(256, device.limits.minUniformBufferOffsetAlignment);
@@ -44,6 +50,7 @@ export class Stream {
     params: Record<string, number | number[] | boolean>,
     workgroups: [number, number?, number?],
   ): void {
+    this.assertAlive(kernel.key);
     const [x, y = 1, z = 1] = workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const maxWg = this.device.limits.maxComputeWorkgroupsPerDimension;
@@ -63,16 +70,21 @@ export class Stream {
       }
     }
     const group = this.device.createBindGroup({ layout: kernel.layout, entries });
-    const pass = this.openPass();
+    const prof = this.profiler;
+    if (prof?.full) this.flush();
+    if (prof) this.closePass();
+    const pass = prof ? (this.pass = this.openEncoder().beginComputePass({ timestampWrites: prof.next(kernel.key) })) : this.openPass();
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(x, y, z);
+    if (prof) this.closePass();
     this.dispatchCount++;
     if (++this.pending >= this.maxPendingDispatches) this.flush();
   }
 
   /** Encoder for copies (closes the open compute pass first). */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.assertAlive('copy');
     this.closePass();
     this.openEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
     this.pending++;
@@ -80,6 +92,7 @@ export class Stream {
 
   /** CPU → GPU write, ordered after everything already encoded. */
   write(dst: GPUBuffer, dstOffset: number, data: ArrayBufferView): void {
+    this.assertAlive('write');
     // queue.writeBuffer runs on the queue timeline immediately, i.e. *before* the not-yet-submitted
     // encoder: a buffer reused from the pool could be overwritten before its previous reader runs.
     if (this.pending) this.flush();
@@ -89,12 +102,20 @@ export class Stream {
   /** Submit everything encoded so far (no wait). */
   flush(): void {
     if (!this.encoder) return;
+    if (this.lost) {
+      // Nothing encoded can run any more; drop it so clean-up code (dispose, destroy) never throws.
+      this.encoder = this.pass = null;
+      this.pending = this.chunkIndex = this.chunkOffset = 0;
+      return;
+    }
     this.closePass();
     for (let i = 0; i <= this.chunkIndex && i < this.chunks.length; i++) {
       const used = i < this.chunkIndex ? CHUNK_BYTES : this.chunkOffset;
       if (used) this.device.queue.writeBuffer(this.chunks[i], 0, this.chunkImages[i], 0, used);
     }
+    this.profiler?.resolve(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
+    this.profiler?.submitted();
     this.encoder = null;
     this.chunkIndex = 0;
     this.chunkOffset = 0;
@@ -104,12 +125,21 @@ export class Stream {
 
   /** Read `size` bytes of `src` back to the CPU (submits pending work, then waits for it). */
   async read(src: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
+    this.assertAlive('read');
     const padded = Math.ceil(size / 4) * 4;
     const staging = this.device.createBuffer({ size: Math.max(4, padded), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     try {
       this.copy(src, offset, staging, 0, padded);
       this.flush();
-      await gpuWait(staging.mapAsync(GPUMapMode.READ));
+      try {
+        await gpuWait(staging.mapAsync(GPUMapMode.READ));
+      } catch (e) {
+        // A lost device rejects mapAsync with a bare AbortError, usually just before `device.lost`
+        // resolves: give the lost promise a moment, then report the loss instead.
+        if (!this.lost) await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 100))]);
+        if (this.lost) throw new DeviceLostError(this.lost.reason, this.lost.message, 'read');
+        throw e;
+      }
       return staging.getMappedRange().slice(0, size);
     } finally {
       staging.destroy();
@@ -118,8 +148,13 @@ export class Stream {
 
   /** Wait until the GPU has finished everything submitted so far. */
   async sync(): Promise<void> {
+    this.assertAlive('sync');
     this.flush();
     await gpuWait(this.device.queue.onSubmittedWorkDone());
+  }
+
+  private assertAlive(op: string): void {
+    if (this.lost) throw new DeviceLostError(this.lost.reason, this.lost.message, op);
   }
 
   private openEncoder(): GPUCommandEncoder {
@@ -174,6 +209,9 @@ export async function gpuWait<T>(p: Promise<T>): Promise<T> {
   const q = p.finally(() => {
     done = true;
   });
+  // q is awaited only after the polling loop; without a handler now, a rejection while we poll (a lost
+  // device rejects mapAsync) is reported as an unhandled rejection and fails the process/test run.
+  q.catch(() => {});
   while (!done) {
     Atomics.wait(sleepCell, 0, 0, 0.25);
     await new Promise<void>((r) => setImmediate(r));

@@ -8,6 +8,7 @@
 
 import type { Engine } from '../gpu/engine.ts';
 import { Storage, Tensor, TensorError } from '../tensor/tensor.ts';
+import { DTypeError, DeviceMismatchError } from '../errors.ts';
 import { keep } from '../tensor/scope.ts';
 import { dispatch1d } from '../tensor/ops/util.ts';
 import type { NamedArray } from '../train/checkpoint.ts';
@@ -99,8 +100,8 @@ export class Adam {
     let size = 0;
     const offsets = params.map((p) => {
       p.assertAlive('Adam');
-      if (p.engine !== e) throw new TensorError(`Adam: ${p} lives on another device`);
-      if (p.dtype !== 'f32') throw new TensorError(`Adam: ${p} is not f32`);
+      if (p.engine !== e) throw new DeviceMismatchError('Adam', `${p} lives on another device (engine) than the optimizer's first parameter`);
+      if (p.dtype !== 'f32') throw new DTypeError('Adam', 'f32', p.dtype, `${p}`);
       if (!p.requiresGrad) throw new TensorError(`Adam: ${p}${p.name ? ` (${p.name})` : ''} does not require grad`);
       if (p.node) throw new TensorError(`Adam: ${p} is not a leaf (it was computed from other tensors)`);
       const off = size;

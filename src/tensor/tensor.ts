@@ -8,22 +8,12 @@ import type { BufferBinding } from '../gpu/stream.ts';
 import { trackInScope } from './scope.ts';
 import { backward as runBackward } from './tape.ts';
 import type { GradNode, BackwardOptions } from './tape.ts';
+import { TensorError, ShapeError, DisposedTensorError } from '../errors.ts';
 
 export type DType = 'f32' | 'i32';
 
-export class TensorError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TensorError';
-  }
-}
-
-export class ShapeError extends TensorError {
-  constructor(op: string, detail: string) {
-    super(`${op}: ${detail}`);
-    this.name = 'ShapeError';
-  }
-}
+// The error classes live in src/errors.ts (the one list users catch from); re-exported here for the ops.
+export { TensorError, ShapeError } from '../errors.ts';
 
 /** A GPU buffer shared by a tensor and its views; returned to the pool when the last one lets go. */
 export class Storage {
@@ -126,7 +116,7 @@ export class Tensor {
   }
 
   assertAlive(op: string): void {
-    if (this.disposed_) throw new TensorError(`${op}: tensor #${this.id}${this.name ? ` (${this.name})` : ''} [${this.shape.join(', ')}] was disposed`);
+    if (this.disposed_) throw new DisposedTensorError(op, `tensor #${this.id}${this.name ? ` (${this.name})` : ''} [${this.shape.join(', ')}]`);
   }
 
   /** The buffer range a kernel binds: requires a contiguous tensor whose offset meets the 256-byte alignment. */

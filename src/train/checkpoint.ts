@@ -19,12 +19,8 @@ export interface NamedArray {
   data: Float32Array | Int32Array;
 }
 
-export class CheckpointError extends Error {
-  constructor(file: string, detail: string) {
-    super(`${file}: ${detail}`);
-    this.name = 'CheckpointError';
-  }
-}
+import { CheckpointError, NonFiniteError } from '../errors.ts';
+export { CheckpointError };
 
 const DTYPES = { F32: 4, I32: 4 } as const;
 /** Refuse headers beyond this: a corrupt length field must not make us allocate gigabytes. */
@@ -73,6 +69,7 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): { ar
   const dataStart = 8 + hlen;
   const dataLen = bytes.length - dataStart;
   const arrays = new Map<string, NamedArray>();
+  const ranges: [number, number, string][] = [];
   let metadata: Record<string, string> = {};
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') {
@@ -80,6 +77,7 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): { ar
       metadata = Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, String(x)]));
       continue;
     }
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new CheckpointError(file, `tensor '${name}': entry is not an object`);
     const info = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (info.dtype !== 'F32' && info.dtype !== 'I32') throw new CheckpointError(file, `tensor '${name}': unsupported dtype ${JSON.stringify(info.dtype)} (F32, I32)`);
     const shape = info.shape;
@@ -93,10 +91,23 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): { ar
     if (e < b || e > dataLen || e - b !== count * DTYPES[info.dtype]) {
       throw new CheckpointError(file, `tensor '${name}': data_offsets [${b}, ${e}] do not fit shape [${shape}] ${info.dtype} within ${dataLen} data bytes`);
     }
+    ranges.push([b, e, name]);
     const raw = bytes.slice(dataStart + b, dataStart + e); // a copy: aligned, and independent of the file buffer
     const data = info.dtype === 'F32' ? new Float32Array(raw.buffer) : new Int32Array(raw.buffer);
     arrays.set(name, { name, shape: shape as number[], data });
   }
+  // As the reference safetensors parser: the tensors tile the data section exactly — no two share a
+  // byte (a crafted file could alias one tensor's data as another's) and no byte is unaccounted for.
+  ranges.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let end = 0;
+  let prev = '';
+  for (const [b, e, name] of ranges) {
+    if (b < end) throw new CheckpointError(file, `tensor '${name}': data_offsets [${b}, ${e}] overlap tensor '${prev}' (which ends at ${end})`);
+    if (b > end) throw new CheckpointError(file, `tensor '${name}': data_offsets start at ${b}, leaving bytes [${end}, ${b}) of the data section unused`);
+    end = e;
+    prev = name;
+  }
+  if (end !== dataLen) throw new CheckpointError(file, `the tensors cover ${end} of the ${dataLen} data bytes (trailing bytes)`);
   return { arrays, metadata };
 }
 
@@ -123,6 +134,16 @@ export interface CheckpointMeta {
 
 /** Save weights (+ optional optimizer state) and the sidecar into `dir`; see the file comment. */
 export function saveCheckpoint(dir: string, weights: NamedArray[], optimizer: NamedArray[] | null, meta: Record<string, unknown>): void {
+  // Never replace a good checkpoint with a diverged one: a NaN that reached the weights after the last
+  // loss readback (the last step of an epoch) would otherwise be saved as the "last good" state.
+  for (const a of [...weights, ...(optimizer ?? [])]) {
+    if (!(a.data instanceof Float32Array)) continue;
+    for (let i = 0; i < a.data.length; i++) {
+      if (!Number.isFinite(a.data[i])) {
+        throw new NonFiniteError({ quantity: `tensor '${a.name}' [${a.shape}] element ${i}`, value: a.data[i], hint: `checkpoint not written; ${dir} keeps its previous contents` });
+      }
+    }
+  }
   mkdirSync(dir, { recursive: true });
   const versions = readdirSync(dir).filter((f) => /^v-\d+$/.test(f));
   const next = versions.reduce((m, f) => Math.max(m, +f.slice(2)), 0) + 1;

@@ -5,21 +5,9 @@ import { it, expect } from 'vitest';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { build } from 'esbuild';
-import puppeteer from 'puppeteer';
+import { launchChromium } from './chromium.ts';
 import { runEngineSmoke } from './engine-entry.ts';
 
-const CHROMIUM_FLAGS = [
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--no-sandbox',
-  // This machine has no network beyond the package registries: keep Chromium from trying.
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 it('runs the same forward/backward in Chromium as in Node', async () => {
   const bundle = await build({
@@ -38,7 +26,7 @@ it('runs the same forward/backward in Chromium as in Node', async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
-  const browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];

@@ -44,7 +44,7 @@ export type MatmulConfig =
 export function pickMatmulConfig(e: Engine): MatmulConfig {
   const lim = e.device.limits;
   const maxInv = lim.maxComputeInvocationsPerWorkgroup;
-  if (e.gpu.kind === 'gl' || e.gpu.kind === 'swiftshader') {
+  if (e.gpu.kind === 'gl' || e.gpu.kind === 'swiftshader' || e.gpu.software) {
     const wg = maxInv >= 64 && lim.maxComputeWorkgroupSizeX >= 8 && lim.maxComputeWorkgroupSizeY >= 8 ? 8 : 4;
     return { variant: 'register', wgX: wg, wgY: wg, tm: 8, tn: 8 };
   }

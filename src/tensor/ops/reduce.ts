@@ -59,7 +59,7 @@ export interface RowConfig {
  */
 export function pickRowConfig(e: Engine): RowConfig {
   const max = maxPow2Workgroup(e);
-  if (e.gpu.kind === 'gl' || e.gpu.kind === 'swiftshader') return { maxThreadsPerRow: 1, elemsPerThread: Infinity, workgroup: Math.min(64, max) };
+  if (e.gpu.kind === 'gl' || e.gpu.kind === 'swiftshader' || e.gpu.software) return { maxThreadsPerRow: 1, elemsPerThread: Infinity, workgroup: Math.min(64, max) };
   return { maxThreadsPerRow: max, elemsPerThread: 8, workgroup: max };
 }
 

@@ -3,6 +3,7 @@
 import type { Engine } from '../../gpu/engine.ts';
 import type { BufferBinding } from '../../gpu/stream.ts';
 import { Tensor, TensorError, ShapeError } from '../tensor.ts';
+import { DTypeError, DeviceMismatchError } from '../../errors.ts';
 
 export const MAX_RANK = 8;
 
@@ -36,13 +37,13 @@ export function engineOf(op: string, ...ts: Tensor[]): Engine {
   const e = ts[0].engine;
   for (const t of ts) {
     t.assertAlive(op);
-    if (t.engine !== e) throw new TensorError(`${op}: ${t} lives on another device than ${ts[0]}`);
+    if (t.engine !== e) throw new DeviceMismatchError(op, `${t} lives on another device (engine) than ${ts[0]}`);
   }
   return e;
 }
 
 export function assertDType(op: string, t: Tensor, dtype: 'f32' | 'i32'): void {
-  if (t.dtype !== dtype) throw new TensorError(`${op}: expected a ${dtype} tensor, got ${t}`);
+  if (t.dtype !== dtype) throw new DTypeError(op, dtype, t.dtype, `${t}`);
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
