@@ -11,14 +11,14 @@ import type { Dataset } from './data/dataset.ts';
 import { loadMovieLens } from './data/movielens.ts';
 import { loadGeneric } from './data/generic.ts';
 import { makeSynthetic } from './data/synthetic.ts';
-import { train, defaultTrainConfig, buildModel, loadWeights, evaluateCases, uploadModalities, historyBatch, dataSplit } from './train/trainer.ts';
+import { train, defaultTrainConfig, buildModel, loadWeights, evaluateCases, uploadModalities, dataSplit } from './train/trainer.ts';
 import type { TrainConfig, EpochLog } from './train/trainer.ts';
 import { presetOverrides, deepMerge, MODEL_NAMES, PRESETS } from './model/presets.ts';
 import { compare, resultsJson, LOO_COLUMNS, ZERO_SHOT_COLUMNS } from './compare/compare.ts';
 import { finalize } from './train/metrics.ts';
+import { computeEmbeddings } from './train/embeddings.ts';
 import { loadCheckpoint, writeFileAtomic, encodeSafetensors } from './train/checkpoint.ts';
 import { indexTensor } from './tensor/ops/gather.ts';
-import { reshape } from './tensor/ops/layout.ts';
 import { tidy } from './tensor/scope.ts';
 import { noGrad } from './tensor/tape.ts';
 
@@ -171,19 +171,10 @@ async function cmdEval(o: Record<string, string | boolean>): Promise<void> {
 
 async function cmdEmbed(o: Record<string, string>): Promise<void> {
   const { cfg, ds, model, z } = await restore(o.checkpoint);
-  // User vectors from each user's whole sequence (the state after their last interaction).
-  const cases = ds.sequences.map((s, u) => ({ user: u, history: s.slice(Math.max(0, s.length - cfg.maxLen)), targets: new Int32Array(0), seen: new Int32Array(0) }));
-  const dim = model.dim;
-  const users = new Float32Array(ds.numUsers * dim);
-  for (let s = 0; s < cases.length; s += 256) {
-    const chunk = cases.slice(s, s + 256).filter((c) => c.history.length > 0);
-    if (!chunk.length) continue;
-    const u = tidy(() => noGrad(() => reshape(model.userVectors(z, historyBatch(chunk, ds.numItems, cfg.maxLen), true), [chunk.length, dim])));
-    const v = await u.data();
-    u.dispose();
-    chunk.forEach((c, i) => users.set(v.subarray(i * dim, (i + 1) * dim), c.user * dim));
-  }
-  const items = (await z.data()) as Float32Array;
+  z.dispose();
+  // User vectors from each user's whole sequence (the state after their last interaction), item and
+  // user vectors as the model scores them (unit rows for MUFASA's cosine score).
+  const { dim, items, users } = await computeEmbeddings(model, ds, { excludeModalities: cfg.excludeModalities, maxLen: cfg.maxLen });
   const file = resolve(o.out);
   writeFileAtomic(
     file,

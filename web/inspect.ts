@@ -17,6 +17,7 @@ import { pca2 } from './pca.ts';
 /** The parts of the model the inspection reads (MUFASA; other towers give no SAL view). */
 export interface InspectableModel {
   readonly numItems: number;
+  readonly similarity: 'cosine' | 'dot';
   userVectors(z: Tensor, batch: SequenceBatch, lastOnly?: boolean): Tensor;
   sequenceVectors?(z: Tensor, batch: SequenceBatch): Tensor;
   readonly salLayer?: SAL | null;
@@ -34,6 +35,8 @@ export interface Snapshot {
   explain: (SalExplanation | null)[];
   /** 2-D PCA of z: [I, 2]. */
   pcaAfter: Float32Array;
+  /** The model's score is cosine: topItems normalises users and items (the evaluator's ranking). */
+  cosine: boolean;
 }
 
 function salOf(m: InspectableModel): SAL | null {
@@ -66,10 +69,10 @@ export async function inspect(model: InspectableModel, z: Tensor, cases: EvalCas
       }
     }
   }
-  return { ...info, dim: d, z: zData, users, explain, pcaAfter: pca2(zData, I, d) };
+  return { ...info, dim: d, z: zData, users, explain, pcaAfter: pca2(zData, I, d), cosine: model.similarity === 'cosine' };
 }
 
-/** Top-n items for case row `r` by u·z (the evaluator's score), seen items excluded (the evaluator's rule). */
+/** Top-n items for case row `r` by the model's score (u·z, or cosine: the evaluator's ranking), seen items excluded (the evaluator's rule). */
 export function topItems(snap: Snapshot, r: number, seen: Int32Array, n = 10): { item: number; score: number }[] {
   const d = snap.dim;
   const I = snap.z.length / d;
@@ -78,8 +81,13 @@ export function topItems(snap: Snapshot, r: number, seen: Int32Array, n = 10): {
   for (let i = 0; i < I; i++) {
     if (skip.has(i)) continue;
     let s = 0;
-    for (let k = 0; k < d; k++) s += snap.users[r * d + k] * snap.z[i * d + k];
-    scored.push({ item: i, score: s });
+    let n = 0;
+    for (let k = 0; k < d; k++) {
+      s += snap.users[r * d + k] * snap.z[i * d + k];
+      n += snap.z[i * d + k] ** 2;
+    }
+    // Cosine: the user's norm does not change its ranking, the item's does.
+    scored.push({ item: i, score: snap.cosine ? s / Math.max(Math.sqrt(n), 1e-12) : s });
   }
   // Ties → lower item id, as in the evaluator's rank rule.
   scored.sort((a, b) => b.score - a.score || a.item - b.item);

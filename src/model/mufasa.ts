@@ -78,6 +78,7 @@ interface Qkv {
 export class Mufasa implements SequenceModel {
   readonly kind = 'mufasa';
   readonly stochastic = false;
+  readonly similarity = 'cosine' as const;
   /** The fusion layer (itemTower 'mfl'), else null (the trainer's view: SequenceModel.fusion). */
   readonly fusion: MFL | null;
   /** The w/o-MFL item tower: [Σ d_m + M, d] and bias (itemTower 'concat'). */

@@ -83,6 +83,7 @@ function onesParam(n: number, name: string): Tensor {
 
 export class SASRec implements SequenceModel {
   readonly kind = 'sasrec';
+  readonly similarity = 'dot' as const;
   readonly fusion = null;
   readonly itemEmb: Tensor;
   readonly posEmb: Tensor;

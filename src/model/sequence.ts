@@ -5,6 +5,7 @@
 
 import type { Tensor } from '../tensor/tensor.ts';
 import type { MFL, ModalityInput } from './mfl.ts';
+import { l2Normalize } from '../tensor/ops/norm.ts';
 
 /** A batch of sequences on the CPU: left-aligned item ids [B, L] (pad id = numItems) and lengths. */
 export interface SequenceBatch {
@@ -32,6 +33,11 @@ export interface SequenceModel {
   readonly fusion: MFL | null;
   /** True when the user–item loss draws random numbers (dropout): the trainer passes a new seed per step. */
   readonly stochastic: boolean;
+  /**
+   * The score the user–item loss trains: 'cosine' (MUFASA, paper §3.1: s(a, b) = aᵀb/(|a||b|)) or 'dot'
+   * (SASRec). Ranking and exported embeddings must use the same score: `rankingVectors` below.
+   */
+  readonly similarity: 'cosine' | 'dot';
   parameters(): Tensor[];
   /** z [I, d] for every item (`allItems` i32 [I]); models without content ignore `modalities`. */
   itemVectors(modalities: ModalityInput[], allItems: Tensor): Tensor;
@@ -40,6 +46,15 @@ export interface SequenceModel {
   /** Mean next-item loss over every position t < len − 1 (training mode: dropout on). */
   userItemLoss(z: Tensor, batch: SequenceBatch, opts?: LossOptions): Tensor;
   dispose(): void;
+}
+
+/**
+ * Vectors whose dot product is the model's trained score: L2-normalised rows for 'cosine', `t` itself
+ * for 'dot'. Ranking with raw dot products after cosine training lets item norms (which the loss never
+ * sees) reorder the catalog: on ML-100K that cost MUFASA most of its accuracy (see the issue 5 note).
+ */
+export function rankingVectors(model: { readonly similarity: 'cosine' | 'dot' }, t: Tensor): Tensor {
+  return model.similarity === 'cosine' ? l2Normalize(t) : t;
 }
 
 /** Rows b·L + t and next-item targets of every position t < len_b − 1. */

@@ -8,6 +8,7 @@ import { reshape } from '../tensor/ops/layout.ts';
 import { tidy } from '../tensor/scope.ts';
 import { noGrad } from '../tensor/tape.ts';
 import type { SequenceModel } from '../model/sequence.ts';
+import { rankingVectors } from '../model/sequence.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 import { buildModel, loadWeights, uploadModalities, historyBatch, defaultTrainConfig } from './trainer.ts';
 import type { TrainConfig } from './trainer.ts';
@@ -37,7 +38,7 @@ export async function computeEmbeddings(model: SequenceModel, ds: Dataset, opts:
       for (let s = 0; s < cases.length; s += bs) {
         const chunk = cases.slice(s, s + bs).filter((c) => c.history.length > 0);
         if (!chunk.length) continue;
-        const u = tidy(() => noGrad(() => reshape(model.userVectors(z, historyBatch(chunk, ds.numItems, maxLen), true), [chunk.length, d])));
+        const u = tidy(() => noGrad(() => rankingVectors(model, reshape(model.userVectors(z, historyBatch(chunk, ds.numItems, maxLen), true), [chunk.length, d]))));
         try {
           const v = await u.data();
           chunk.forEach((c, i) => users.set(v.subarray(i * d, (i + 1) * d), c.user * d));
@@ -45,7 +46,11 @@ export async function computeEmbeddings(model: SequenceModel, ds: Dataset, opts:
           u.dispose();
         }
       }
-      return { dim: d, items: (await z.data()) as Float32Array, users, itemIds: ds.itemIds, userIds: ds.userIds };
+      // Exported as the model scores them (unit rows for a cosine model), so retrieval by dot product ranks as evaluation does.
+      const zr = tidy(() => noGrad(() => rankingVectors(model, z)));
+      const items = (await zr.data()) as Float32Array;
+      if (zr !== z) zr.dispose();
+      return { dim: d, items, users, itemIds: ds.itemIds, userIds: ds.userIds };
     } finally {
       z.dispose();
     }

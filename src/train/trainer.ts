@@ -36,6 +36,7 @@ import type { MufasaConfig } from '../model/mufasa.ts';
 import { SASRec, defaultSasrecConfig } from '../model/sasrec.ts';
 import type { SasrecConfig } from '../model/sasrec.ts';
 import type { SequenceModel, SequenceBatch } from '../model/sequence.ts';
+import { rankingVectors } from '../model/sequence.ts';
 import type { ModalityInput } from '../model/mfl.ts';
 import { trainBPR } from './cf.ts';
 import { evaluate, finalize, addSums, emptySums } from './metrics.ts';
@@ -248,9 +249,12 @@ export function historyBatch(cases: EvalCase[], numItems: number, maxLen: number
 export async function evaluateCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<MetricSums> {
   let sums = emptySums();
   const withHistory = cases.filter((c) => c.history.length > 0);
+  // Rank by the score the model was trained with (cosine for MUFASA), not by raw dot products.
+  const zr = noGrad(() => rankingVectors(model, z));
+  try {
   for (let s = 0; s < withHistory.length; s += batchSize) {
     const chunk = withHistory.slice(s, s + batchSize);
-    const users = tidy(() => noGrad(() => reshape(model.userVectors(z, historyBatch(chunk, model.numItems, maxLen), true), [chunk.length, model.dim])));
+    const users = tidy(() => noGrad(() => rankingVectors(model, reshape(model.userVectors(z, historyBatch(chunk, model.numItems, maxLen), true), [chunk.length, model.dim]))));
     const offsets = new Int32Array(chunk.length + 1);
     const excl: number[] = [];
     chunk.forEach((c, i) => {
@@ -260,10 +264,13 @@ export async function evaluateCases(model: SequenceModel, z: Tensor, cases: Eval
     });
     const targets = Int32Array.from(chunk.flatMap((c) => Array.from(c.targets)));
     try {
-      sums = addSums(sums, await evaluate(z, { users, targets, targetsPerUser: chunk[0].targets.length, exclude: { offsets, items: Int32Array.from(excl) } }, { numItems: model.numItems }));
+      sums = addSums(sums, await evaluate(zr, { users, targets, targetsPerUser: chunk[0].targets.length, exclude: { offsets, items: Int32Array.from(excl) } }, { numItems: model.numItems }));
     } finally {
       users.dispose();
     }
+  }
+  } finally {
+    if (zr !== z) zr.dispose();
   }
   return sums;
 }
