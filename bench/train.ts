@@ -1,6 +1,10 @@
 // Training benchmark (issue #4 §5): seconds per SAL epoch and per 1000 training sequences for MUFASA,
 // wall time to the best validation NDCG@10, and the test metrics of that run.
 //   npm run bench -- train [--data DIR] [--word-vectors FILE] [--epochs N] [--model PRESET] [--json FILE] [--quick]
+//                          [--target-hr10 X]
+// --target-hr10: time-to-quality (issue #5 §3): after every SAL epoch the test split is also ranked,
+// for this report only (model selection stays on validation), and the wall time at which test HR@10
+// first reaches X is printed; the time spent on these extra test evaluations is not counted.
 // --model: a preset of src/model/presets.ts (default mufasa; e.g. sasrec, mufasa-dense).
 // Default data: ../shared/data/ml-100k with its GloVe subset when present; --quick (or no data) uses
 // the synthetic set.
@@ -9,7 +13,8 @@ import { existsSync } from 'node:fs';
 import { initEngine } from '../src/gpu/engine.ts';
 import { loadMovieLens } from '../src/data/movielens.ts';
 import { makeSynthetic } from '../src/data/synthetic.ts';
-import { train, defaultTrainConfig } from '../src/train/trainer.ts';
+import { train, defaultTrainConfig, dataSplit, evaluateCases } from '../src/train/trainer.ts';
+import { finalize } from '../src/train/metrics.ts';
 import { presetOverrides, deepMerge } from '../src/model/presets.ts';
 import type { EpochLog } from '../src/train/trainer.ts';
 import type { BenchArgs } from './lib/args.ts';
@@ -28,7 +33,20 @@ export async function run(args: BenchArgs): Promise<void> {
   const log: EpochLog[] = [];
   const model = args.extra.model ?? 'mufasa';
   const cfg = { ...deepMerge(defaultTrainConfig, presetOverrides(model), `model preset '${model}'`), epochs, patience: epochs };
+  const target = args.extra['target-hr10'] !== undefined ? +args.extra['target-hr10'] : null;
+  const testCases = target !== null ? dataSplit(ds, cfg).test : [];
+  const curve: { epoch: number; wall_s: number; test_hr10: number; test_ndcg10: number }[] = [];
+  let extra = 0; // ms spent on the report-only test evaluations
+  const t0 = performance.now();
   const res = await train(ds, cfg, {
+    onEvaluated: async ({ epoch, final, model: m, z }) => {
+      if (target === null || final) return;
+      const ts = performance.now();
+      const t = finalize(await evaluateCases(m, z, testCases, cfg.maxLen));
+      curve.push({ epoch, wall_s: (ts - t0 - extra) / 1000, test_hr10: t['HR@10'], test_ndcg10: t['NDCG@10'] });
+      console.log(`    (report only) test HR@10 ${fmtNum(t['HR@10'], 4)} NDCG@10 ${fmtNum(t['NDCG@10'], 4)} at ${fmtNum(curve[curve.length - 1].wall_s)} s`);
+      extra += performance.now() - ts;
+    },
     onEpoch: (l) => {
       log.push(l);
       console.log(`  [${l.stage}] epoch ${l.epoch}: loss ${fmtNum(l.loss, 4)}, ${fmtNum(l.seconds)} s${l.valid ? `, valid NDCG@10 ${fmtNum(l.valid['NDCG@10'], 4)}` : ''}`);
@@ -52,7 +70,11 @@ export async function run(args: BenchArgs): Promise<void> {
     wall_s: res.wallSeconds,
     test: res.test,
     valid: res.valid,
+    target_hr10: target,
+    wall_s_to_target: curve.find((c) => c.test_hr10 >= (target ?? Infinity))?.wall_s ?? null,
+    test_curve: curve,
   };
+  if (target !== null) console.log(`time to test HR@10 ≥ ${target}: ${row.wall_s_to_target === null ? 'not reached' : `${fmtNum(row.wall_s_to_target)} s`}`);
   console.log(
     '\n' +
       markdownTable(
