@@ -62,7 +62,9 @@ export const defaultMufasaConfig: MufasaConfig = {
   // Measured on the synthetic set (200 users, 300 items, d 64, 8 SAL epochs, seeds 0 and 1, llvmpipe):
   // validation NDCG@10 ties (catalog 0.1703 vs in-batch 0.1696 mean), test HR@10 0.378 vs 0.348, and an
   // epoch takes 2.6 s vs 4.3 s (the in-batch loss scores every position against every other position's
-  // target, P×P; the catalog loss P×I with I < P here). ML-100K not yet compared.
+  // target, P×P; the catalog loss P×I with I < P here). ML-100K (seed 0, llvmpipe, CPU shared, same
+  // config otherwise; ranked by raw u·z before the cosine-ranking fix, the same for both): valid NDCG@10
+  // after 5 SAL epochs 0.0495 catalog vs 0.0332 in-batch, 57–131 s vs 168–224 s per epoch.
   userItemLoss: 'catalog',
   temperature: 0.1,
   itemTower: 'mfl',
