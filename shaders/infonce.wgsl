@@ -11,6 +11,8 @@
 // once per row (d anchors: a thread loops over the columns) and once per column (d candidates: a
 // thread loops over the rows) — no atomics, each output summed in a fixed order.
 //
+// This file's score kernels are the fallback for d > 128 (infonce.ts); d ≤ 128 takes the tiled kernels
+// of infonce_tiled.wgsl (8 rows or columns per thread), which share its prep kernels and bindings.
 // One thread per row / column, no barriers: what the CPU adapters want (src/tensor/ops/reduce.ts
 // pickRowConfig has the measurements). The query row and the accumulator live in private
 // array<vec4f, D4> with D4 = ⌈d/4⌉ an override constant, so loops over them have constant bounds.
@@ -406,3 +408,5 @@ fn finish_norm(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
     }
   }
 }
+
+// The tiled kernels (the default for d ≤ 128) are in infonce_tiled.wgsl, built through infonce_t4/8/16/32.

@@ -121,6 +121,21 @@ describe('infoNCE vs float64 reference', () => {
   it('(9, 20, 261) dot product, d > 256: three backward chunks', async () => {
     await checkCase(9, 20, 261, { tau: 4, cosine: false, pos: positives(9, 20, 9) }, 9);
   });
+  it('(70, 45, 37) thread-per-row kernels (setInfoNCETiled(false), the path for d > 128) with masks, log-Q', async () => {
+    const cIds = ids(45, 9, 11);
+    const logQ = cIds.map((v) => Math.log((1 + (v % 5)) / 100));
+    ops.setInfoNCETiled(false);
+    try {
+      await checkCase(70, 45, 37, { tau: 0.2, cosine: true, pos: positives(70, 45, 12), cIds, logQ }, 12);
+    } finally {
+      ops.setInfoNCETiled(true);
+    }
+  });
+  it('(70, 45, 37) tiled kernels: rows and columns not multiples of the 8×4 tiles, several segments', async () => {
+    const cIds = ids(45, 9, 11);
+    const logQ = cIds.map((v) => Math.log((1 + (v % 5)) / 100));
+    await checkCase(70, 45, 37, { tau: 0.2, cosine: true, pos: positives(70, 45, 12), cIds, logQ }, 12);
+  });
   it('only the requested gradient is computed', async () => {
     const a = randn([9, 6], 1);
     const cand = randn([11, 6], 2);

@@ -14,14 +14,29 @@
 // randNormal convention (element (j, k) = stream element offset + j·d + k), so the backward redraws
 // the same ε and no noise tensor exists.
 //
-// Speed, measured here (bench/infonce.ts, forward+backward, cosine; 2 cores shared with other jobs,
-// load average ~3, so noisy): the fused step is NOT the 3× win the issue targets on the CPU adapters.
-// llvmpipe: 1024×1024×128 336 ms fused vs 280 ms unfused, 256×1682×64 93 vs 104 ms, 4096×20000×64
-// 15.1 s fused while the unfused graph cannot even bind its 328 MB score buffer
-// (maxStorageBufferBindingSize 128 MiB). SwiftShader (--quick): 4.3 s vs 1.25 s and 0.59 vs 0.38 s.
-// The thread-per-row score loops run ~2.5× below the register-blocked matmul per FLOP and the
-// backward scores twice (rows, columns). What it buys today is memory: 2 MiB peak vs 25 MiB at
-// 1024×1024×128, O((N+M)·d) at any M.
+// Two kernel sets. d ≤ 128 (every MUFASA use): the tiled kernels (shaders/infonce_tiled.wgsl) — a
+// thread owns 8 rows (forward, d anchors) or 8 columns (d candidates) held in private arrays and
+// streams the other side 4 at a time, so each loaded vec4 feeds 8 dot products; the long axis is cut
+// into segments (grid y) whose partials a per-row merge kernel combines in order (deterministic).
+// d > 128: the thread-per-row kernels (shaders/infonce.wgsl forward/backward_rows/backward_cols).
+//
+// Speed, measured here (npm run bench -- infonce --quick, forward+backward, cosine, explicit positives;
+// 2 cores shared with other jobs, so compare ratios within one run; best of two runs):
+//   llvmpipe      before (thread-per-row)          after (tiled)
+//   1024×1024×128 354 ms fused vs 211 unfused 0.60×  78 ms vs 175 → 2.26× (other run 71 vs 104, 1.45×)
+//   256×1682×64    98 ms vs  69               0.70×  23 ms vs  61 → 2.69×
+//   4096×1682×64 1428 ms vs 1176              0.82× 141 ms vs 571 → 4.05×
+//   4096×20000×64 15.1 s fused; 2.25 s after (the unfused graph cannot bind its 328 MB score buffer)
+//   SwiftShader: 1024×1024×128 0.67 s vs 0.60 (0.89×; was 0.29×), 256×1682×64 0.15 vs 0.16 (1.10×;
+//   was 0.64×): Subzero does not unroll the k loops, so the written-out tiles help less there.
+// The issue's 3× is met at the MUFASA user–item shape (thousands of rows × catalog) on llvmpipe, not
+// at the two smaller shapes: the fused step does 5 matmul-sized passes (forward scores, and each
+// backward recomputes them) against the unfused 3, and the tiled score loop runs at about the
+// register-blocked matmul's speed (forward 1024×1024×128 ≈ 20 ms vs a·ĉᵀ matmul ≈ 33 ms measured
+// side by side, loaded machine). Memory: peak 6 MiB vs 25 MiB at 1024×1024×128, 26 MiB at
+// 4096×20000×64 (the segment partials, O(segments·(N+M)·d)).
+// Cold compile: the written-out tiles take seconds per pipeline on llvmpipe (d = 64: ~3 s forward,
+// ~5 s per backward kernel with an empty Mesa shader cache), hence the array-size classes t4–t32.
 
 import { Tensor, TensorError, ShapeError } from '../tensor.ts';
 import { record } from '../tape.ts';
@@ -240,6 +255,99 @@ function backwardPass(
   return result;
 }
 
+// ----------------------------------------------------------------------------- tiled path (default)
+
+/**
+ * Workgroups the tiled kernels aim for along the segment axis × the own axis: the CPU adapters run a
+ * workgroup per core thread at a time, and N = 256 rows are a single 64-thread workgroup of 4-row
+ * threads, so the long axis is cut into segments until there are about this many. More segments
+ * only cost partial buffers ([segments, rows, d]) and a longer merge.
+ */
+const TARGET_WG = 16;
+/** Rows (or columns) a thread owns in the tiled kernels; the long axis streams 4 at a time. */
+const OWN = 8;
+
+interface Segs {
+  /** Workgroups along the own axis (4 rows or columns per thread). */
+  gx: number;
+  nseg: number;
+  /** 4-wide tiles of the long axis per segment. */
+  seg: number;
+}
+
+/**
+ * Segments of the long axis (`other` entries) for threads that own 4 of `own` entries each. LOOP
+ * LIMIT: a thread runs `seg` iterations of the tile loop and, should the compiler not unroll them,
+ * D4 of each of its two k loops per tile; ≤ LOOP_CHUNK in all.
+ */
+function segments(own: number, other: number, D4: number): Segs {
+  const tiles = Math.max(1, Math.ceil(other / 4));
+  const gx = Math.ceil(Math.ceil(own / OWN) / WG);
+  const maxTiles = Math.max(1, Math.floor(LOOP_CHUNK / (2 * D4 + 4)));
+  let nseg = Math.max(1, Math.min(Math.ceil(TARGET_WG / Math.max(gx, 1)), tiles), Math.ceil(tiles / maxTiles));
+  const seg = Math.ceil(tiles / nseg);
+  nseg = Math.ceil(tiles / seg);
+  return { gx, nseg, seg };
+}
+
+let tiledEnabled = true;
+
+/** Use the thread-per-row kernels even where the tiled ones apply (tests and bench/infonce.ts comparisons). */
+export function setInfoNCETiled(on: boolean): void {
+  tiledEnabled = on;
+}
+
+/** Whether the tiled kernels take this plan: their accumulators hold d ≤ 4·MAXQ, grids must fit. */
+function useTiled(p: Plan): boolean {
+  if (!tiledEnabled || p.D4 > MAXQ) return false;
+  const max = p.e.device.limits.maxComputeWorkgroupsPerDimension;
+  return [segments(p.N, p.M, p.D4), segments(p.M, p.N, p.D4)].every((s) => s.gx <= max && s.nseg <= max);
+}
+
+/** The shader of the tiled kernels whose private arrays fit D4 vec4s (infonce_tiled.wgsl). */
+function tiledShader(p: Plan): string {
+  return `infonce_t${[4, 8, 16, 32].find((n) => n >= p.D4)}`;
+}
+
+function tileParams(p: Plan, s: Segs): Record<string, number> {
+  return { n: p.N, m: p.M, d: p.d, inv_tau: 1 / p.tau, tau: p.tau, eps: EPS, seg: s.seg, nseg: s.nseg };
+}
+
+/** forward_tiled over (row groups × column segments), then forward_merge per row. */
+function forwardTiled(op: string, p: Plan, pr: Prepped, loss: Tensor, lse: Tensor): void {
+  const { e, N, M } = p;
+  const s = segments(N, M, p.D4);
+  const part = Tensor.empty([s.nseg, N, 4], 'f32', e);
+  const common = { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op) };
+  e.stream.dispatch(e.kernels.get(tiledShader(p), 'forward_tiled', p.constants), { ...common, fpart: part.binding(op) }, tileParams(p, s), [s.gx, s.nseg]);
+  e.stream.dispatch(
+    e.kernels.get(tiledShader(p), 'forward_merge', p.constants),
+    { fpart_in: part.binding(op), loss: loss.binding(op), lse_out: lse.binding(op) },
+    tileParams(p, s),
+    e.grid(Math.ceil(N / WG)),
+  );
+  part.dispose();
+}
+
+/** One gradient by the tiled kernels: partials per segment, then backward_merge (sum, 1/τ, normalisation). */
+function backwardTiled(op: string, p: Plan, entry: 'backward_rows_tiled' | 'backward_cols_tiled', common: Record<string, BufferBinding>, xhat: Tensor, info: Tensor): Tensor {
+  const { e, N, M, d, D4 } = p;
+  const rowsPass = entry === 'backward_rows_tiled';
+  const rows = rowsPass ? N : M;
+  const s = rowsPass ? segments(N, M, D4) : segments(M, N, D4);
+  const part = Tensor.empty([s.nseg, rows, D4 * 4], 'f32', e);
+  e.stream.dispatch(e.kernels.get(tiledShader(p), entry, p.constants), { ...common, gpart: part.binding(op) }, tileParams(p, s), [s.gx, s.nseg]);
+  const result = Tensor.empty([rows, d], 'f32', e);
+  e.stream.dispatch(
+    e.kernels.get(tiledShader(p), 'backward_merge', p.constants),
+    { gpart_in: part.binding(op), xh4: xhat.binding(op), info: info.binding(op), gout: result.binding(op) },
+    { rows, d, nseg: s.nseg, eps: EPS, gscale: rowsPass ? 1 / p.tau : 1, xscale: rowsPass ? p.tau : 1 },
+    e.grid(Math.ceil(rows / WG)),
+  );
+  part.dispose();
+  return result;
+}
+
 /**
  * Per-row InfoNCE / softmax cross-entropy loss [N] (the caller takes `mean()`):
  *   ℓ_i = −s_{i,pos_i} + log Σ_j exp(s_ij),   s_ij = sim(a_i, c̃_j)/τ − logQ_j,
@@ -258,6 +366,11 @@ export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOption
     const ins = bindInputs([anchors, candidates, opts.positives, opts.logQ, opts.anchorIds, opts.candidateIds]);
     const [a, c, pos, logQ, aIds, cIds] = ins.ts;
     const pr = prep(op, p, a!, c!, pos, logQ, aIds, cIds);
+    if (useTiled(p)) {
+      forwardTiled(op, p, pr, loss, lse);
+      pr.dispose();
+      ins.release();
+    } else {
     const ranges = loopRanges(M);
     const state = Tensor.empty(ranges.length > 1 ? [N, 4] : [4], 'f32', e);
     for (const [lo, hi] of ranges) {
@@ -271,6 +384,7 @@ export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOption
     state.dispose();
     pr.dispose();
     ins.release();
+    }
   }
   const out = record(op, [anchors, candidates], loss, (saver) => {
     const sa = saver.save(anchors);
@@ -284,6 +398,13 @@ export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOption
       const [a, c, pos, logQ, aIds, cIds, gb] = ins.ts;
       const pr = prep(op, p, a!, c!, pos, logQ, aIds, cIds);
       const common = { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op), g: gb!.binding(op), lse: sl.binding(op) };
+      if (useTiled(p)) {
+        const da = anchors.requiresGrad ? backwardTiled(op, p, 'backward_rows_tiled', common, pr.ahat, pr.rinfo) : null;
+        const dc = candidates.requiresGrad ? backwardTiled(op, p, 'backward_cols_tiled', common, pr.chat, pr.cinfo) : null;
+        pr.dispose();
+        ins.release();
+        return [da, dc];
+      }
       const da = anchors.requiresGrad ? backwardPass(op, p, 'backward_rows', 'da', common, pr.ahat, pr.rinfo, p.tau, N) : null;
       const dc = candidates.requiresGrad ? backwardPass(op, p, 'backward_cols', 'dc', common, pr.chat, pr.cinfo, 1, M) : null;
       pr.dispose();
