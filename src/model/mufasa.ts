@@ -49,6 +49,11 @@ export interface MufasaConfig {
   itemTower: 'mfl' | 'concat';
   /** 'sal' (paper), 'dense' (one dense causal attention layer) or 'mean' (mean pooling): ablations. */
   userTower: 'sal' | 'dense' | 'mean';
+  /**
+   * Learned absolute position embeddings added to the sequence H before the user tower (SASRec-style;
+   * the paper is silent): a table of this many rows, positions past the end share the last row; 0 = off.
+   */
+  positions: number;
 }
 
 export const defaultMufasaConfig: MufasaConfig = {
@@ -69,6 +74,8 @@ export const defaultMufasaConfig: MufasaConfig = {
   temperature: 0.1,
   itemTower: 'mfl',
   userTower: 'sal',
+  // Off: not yet shown to help (see the issue 5 note); SAL's window branch already sees recency.
+  positions: 0,
 };
 
 interface Qkv {
@@ -90,6 +97,8 @@ export class Mufasa implements SequenceModel {
   /** userTower 'dense': Q/K/V of the one dense causal attention layer. */
   readonly dense: Qkv | null;
   readonly idEmb: Tensor | null;
+  /** Position embeddings [positions, d] (config `positions` > 0). */
+  readonly posEmb: Tensor | null;
 
   constructor(
     readonly cfg: MufasaConfig,
@@ -113,6 +122,9 @@ export class Mufasa implements SequenceModel {
         ? { q: xavierUniform(d, d, rand, 'dense.q'), k: xavierUniform(d, d, rand, 'dense.k'), v: xavierUniform(d, d, rand, 'dense.v') }
         : null;
     this.idEmb = cfg.useIdEmbedding ? normalParam([numItems, d], 0.02, rand, 'item.id') : null;
+    const P = cfg.positions ?? 0;
+    if (!(Number.isInteger(P) && P >= 0)) throw new Error(`Mufasa: positions must be a non-negative integer, got ${P}`);
+    this.posEmb = P > 0 ? normalParam([P, d], 0.02, rand, 'position') : null;
   }
 
   get dim(): number {
@@ -138,6 +150,7 @@ export class Mufasa implements SequenceModel {
       ...(this.salLayer?.parameters() ?? []),
       ...(this.dense ? [this.dense.q, this.dense.k, this.dense.v] : []),
       ...(this.idEmb ? [this.idEmb] : []),
+      ...(this.posEmb ? [this.posEmb] : []),
     ];
   }
 
@@ -169,7 +182,7 @@ export class Mufasa implements SequenceModel {
 
   /** User vectors: every position [B, L, d], or the last item only [B, 1, d]. */
   userVectors(z: Tensor, batch: SequenceBatch, lastOnly = false): Tensor {
-    const h = this.sequenceVectors(z, batch);
+    const h = this.withPositions(this.sequenceVectors(z, batch), batch);
     if (this.salLayer) return this.salLayer.forward(h, batch.lengths, { lastOnly });
     return tidy(() => {
       const len = tensor(batch.lengths, [batch.batch], { dtype: 'i32', engine: h.engine });
@@ -181,6 +194,17 @@ export class Mufasa implements SequenceModel {
       // Mean pooling: with q = 0 every visible key gets the same weight, so attention is the causal mean.
       return causalAttention(zeros(hq.shape, { engine: h.engine }), h, h, len, { lastOnly });
     });
+  }
+
+  /** H + position embeddings (`positions` > 0); padding rows stay zero. */
+  private withPositions(h: Tensor, batch: SequenceBatch): Tensor {
+    if (!this.posEmb) return h;
+    const P = this.posEmb.shape[0];
+    const { batch: B, maxLen: L, lengths } = batch;
+    const idx = new Int32Array(B * L);
+    for (let b = 0; b < B; b++) for (let t = 0; t < L; t++) idx[b * L + t] = t < lengths[b] ? Math.min(t, P - 1) : P;
+    const table = concat([this.posEmb, zeros([1, this.cfg.dim], { engine: h.engine })], 0);
+    return add(h, reshape(gatherRows(table, indexTensor(idx, [B * L], P + 1, { engine: h.engine })), [B, L, this.cfg.dim]));
   }
 
   /**
