@@ -278,6 +278,89 @@ fn attn_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   }
 }
 
+// attn_dkv and attn_dkv_sel share everything but which queries a key visits: one key's state is its k
+// and v rows (held in kr/vr when REG) and the gradient sums gk/gv (REG) or dkv itself (not REG).
+fn dkv_begin(kbase: u32, vbase: u32, kr: ptr<function, array<vec4f, RCAP>>, vr: ptr<function, array<vec4f, RCAP>>, gk: ptr<function, array<vec4f, RCAP>>, gv: ptr<function, array<vec4f, RCAP>>) {
+  for (var c = 0u; c < RCAP; c++) {
+    (*gk)[c] = vec4f(0.0);
+    (*gv)[c] = vec4f(0.0);
+  }
+  if (REG) {
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        (*kr)[c] = ld_k(kbase, c);
+        (*vr)[c] = ld_v(kbase, c);
+      }
+    }
+  } else {
+    for (var c = 0u; c < p.d; c++) {
+      dkv[kbase + c] = 0.0;
+      dkv[vbase + c] = 0.0;
+    }
+  }
+}
+
+// Query row `row` (weight `mult`: how many times it lists the key's block) adds to the key's dK/dV.
+fn dkv_visit(row: u32, mult: f32, kbase: u32, vbase: u32, kr: ptr<function, array<vec4f, RCAP>>, vr: ptr<function, array<vec4f, RCAP>>, gk: ptr<function, array<vec4f, RCAP>>, gv: ptr<function, array<vec4f, RCAP>>) {
+  var qc: array<vec4f, RCAP>;
+  var gc: array<vec4f, RCAP>;
+  let qbase = row * p.d;
+  var sd = 0.0;
+  var gd = 0.0;
+  if (REG) {
+    var sv = vec4f(0.0);
+    var dv = vec4f(0.0);
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        qc[c] = ld_q(qbase, c);
+        gc[c] = ld_do(qbase, c);
+        sv += (*kr)[c] * qc[c];
+        dv += (*vr)[c] * gc[c];
+      }
+    }
+    sd = (sv.x + sv.y) + (sv.z + sv.w);
+    gd = (dv.x + dv.y) + (dv.z + dv.w);
+  } else {
+    for (var c = 0u; c < p.d; c++) {
+      sd += kx[kbase + c] * q[qbase + c];
+      gd += vx[kbase + c] * dout[qbase + c];
+    }
+  }
+  let pj = mult * exp(sd * p.scale - st[2u * row]);
+  let ds = pj * (gd - st[2u * row + 1u]) * p.scale;
+  if (REG) {
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        (*gk)[c] += ds * qc[c];
+        (*gv)[c] += pj * gc[c];
+      }
+    }
+  } else {
+    for (var c = 0u; c < p.d; c++) {
+      dkv[kbase + c] += ds * q[qbase + c];
+      dkv[vbase + c] += pj * dout[qbase + c];
+    }
+  }
+}
+
+// Write the REG sums gk/gv into dkv (without REG the sums are already there).
+fn dkv_store(kbase: u32, vbase: u32, gk: ptr<function, array<vec4f, RCAP>>, gv: ptr<function, array<vec4f, RCAP>>) {
+  if (REG) {
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        let i = kbase + 4u * c;
+        let iv = vbase + 4u * c;
+        let rem = p.d - 4u * c;
+        dkv[i] = (*gk)[c].x;
+        dkv[iv] = (*gv)[c].x;
+        if (ALIGNED || rem > 1u) { dkv[i + 1u] = (*gk)[c].y; dkv[iv + 1u] = (*gv)[c].y; }
+        if (ALIGNED || rem > 2u) { dkv[i + 2u] = (*gk)[c].z; dkv[iv + 2u] = (*gv)[c].z; }
+        if (ALIGNED || rem > 3u) { dkv[i + 3u] = (*gk)[c].w; dkv[iv + 3u] = (*gv)[c].w; }
+      }
+    }
+  }
+}
+
 // dK_j = scale · Σ_t P_tj (dO_t·v_j − Δ_t) q_t and dV_j = Σ_t P_tj dO_t over the queries t that see
 // key row j: MODE 0 t ∈ [j, j+W−1] (∩ [0, len)), MODE 1 t ≥ (j+1)·bs. MODE 2 (selective) has its own
 // kernel, attn_dkv_sel below, which visits only the queries that selected j's block.
@@ -295,25 +378,7 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   var gv: array<vec4f, RCAP>;
   var kr: array<vec4f, RCAP>;
   var vr: array<vec4f, RCAP>;
-  var qc: array<vec4f, RCAP>;
-  var gc: array<vec4f, RCAP>;
-  for (var c = 0u; c < RCAP; c++) {
-    gk[c] = vec4f(0.0);
-    gv[c] = vec4f(0.0);
-  }
-  if (REG) {
-    for (var c = 0u; c < RCAP; c++) {
-      if (c < D4) {
-        kr[c] = ld_k(kbase, c);
-        vr[c] = ld_v(kbase, c);
-      }
-    }
-  } else {
-    for (var c = 0u; c < p.d; c++) {
-      dkv[kbase + c] = 0.0;
-      dkv[vbase + c] = 0.0;
-    }
-  }
+  dkv_begin(kbase, vbase, &kr, &vr, &gk, &gv);
   var ta = j;
   var tb = len - 1;
   if (MODE == 0u && p.window > 0u) { tb = min(tb, j + i32(p.window) - 1); }
@@ -321,58 +386,9 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   if (LAST_ONLY) { ta = max(ta, len - 1); }
   for (var t = ta; t <= tb; t++) {
     let row = b * p.lq + select(u32(t), 0u, LAST_ONLY);
-    let qbase = row * p.d;
-    var sd = 0.0;
-    var gd = 0.0;
-    if (REG) {
-      var sv = vec4f(0.0);
-      var dv = vec4f(0.0);
-      for (var c = 0u; c < RCAP; c++) {
-        if (c < D4) {
-          qc[c] = ld_q(qbase, c);
-          gc[c] = ld_do(qbase, c);
-          sv += kr[c] * qc[c];
-          dv += vr[c] * gc[c];
-        }
-      }
-      sd = (sv.x + sv.y) + (sv.z + sv.w);
-      gd = (dv.x + dv.y) + (dv.z + dv.w);
-    } else {
-      for (var c = 0u; c < p.d; c++) {
-        sd += kx[kbase + c] * q[qbase + c];
-        gd += vx[kbase + c] * dout[qbase + c];
-      }
-    }
-    let pj = exp(sd * p.scale - st[2u * row]);
-    let ds = pj * (gd - st[2u * row + 1u]) * p.scale;
-    if (REG) {
-      for (var c = 0u; c < RCAP; c++) {
-        if (c < D4) {
-          gk[c] += ds * qc[c];
-          gv[c] += pj * gc[c];
-        }
-      }
-    } else {
-      for (var c = 0u; c < p.d; c++) {
-        dkv[kbase + c] += ds * q[qbase + c];
-        dkv[vbase + c] += pj * dout[qbase + c];
-      }
-    }
+    dkv_visit(row, 1.0, kbase, vbase, &kr, &vr, &gk, &gv);
   }
-  if (REG) {
-    for (var c = 0u; c < RCAP; c++) {
-      if (c < D4) {
-        let i = kbase + 4u * c;
-        let iv = vbase + 4u * c;
-        let rem = p.d - 4u * c;
-        dkv[i] = gk[c].x;
-        dkv[iv] = gv[c].x;
-        if (ALIGNED || rem > 1u) { dkv[i + 1u] = gk[c].y; dkv[iv + 1u] = gv[c].y; }
-        if (ALIGNED || rem > 2u) { dkv[i + 2u] = gk[c].z; dkv[iv + 2u] = gv[c].z; }
-        if (ALIGNED || rem > 3u) { dkv[i + 3u] = gk[c].w; dkv[iv + 3u] = gv[c].w; }
-      }
-    }
-  }
+  dkv_store(kbase, vbase, &gk, &gv);
 }
 
 // One pair per selection entry (thread i < npad): the entries attn_dkv_sel must visit — a valid block
@@ -423,25 +439,7 @@ fn attn_dkv_sel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   var gv: array<vec4f, RCAP>;
   var kr: array<vec4f, RCAP>;
   var vr: array<vec4f, RCAP>;
-  var qc: array<vec4f, RCAP>;
-  var gc: array<vec4f, RCAP>;
-  for (var c = 0u; c < RCAP; c++) {
-    gk[c] = vec4f(0.0);
-    gv[c] = vec4f(0.0);
-  }
-  if (REG) {
-    for (var c = 0u; c < RCAP; c++) {
-      if (c < D4) {
-        kr[c] = ld_k(kbase, c);
-        vr[c] = ld_v(kbase, c);
-      }
-    }
-  } else {
-    for (var c = 0u; c < p.d; c++) {
-      dkv[kbase + c] = 0.0;
-      dkv[vbase + c] = 0.0;
-    }
-  }
+  dkv_begin(kbase, vbase, &kr, &vr, &gk, &gv);
   var it = inv_lower_bound(kk);
   while (it < p.npad && sel_inv[it].x == kk) {
     let row = sel_inv[it].y;
@@ -451,58 +449,9 @@ fn attn_dkv_sel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
       it++;
     }
     it++;
-    let qbase = row * p.d;
-    var sd = 0.0;
-    var gd = 0.0;
-    if (REG) {
-      var sv = vec4f(0.0);
-      var dv = vec4f(0.0);
-      for (var c = 0u; c < RCAP; c++) {
-        if (c < D4) {
-          qc[c] = ld_q(qbase, c);
-          gc[c] = ld_do(qbase, c);
-          sv += kr[c] * qc[c];
-          dv += vr[c] * gc[c];
-        }
-      }
-      sd = (sv.x + sv.y) + (sv.z + sv.w);
-      gd = (dv.x + dv.y) + (dv.z + dv.w);
-    } else {
-      for (var c = 0u; c < p.d; c++) {
-        sd += kx[kbase + c] * q[qbase + c];
-        gd += vx[kbase + c] * dout[qbase + c];
-      }
-    }
-    let pj = mult * exp(sd * p.scale - st[2u * row]);
-    let ds = pj * (gd - st[2u * row + 1u]) * p.scale;
-    if (REG) {
-      for (var c = 0u; c < RCAP; c++) {
-        if (c < D4) {
-          gk[c] += ds * qc[c];
-          gv[c] += pj * gc[c];
-        }
-      }
-    } else {
-      for (var c = 0u; c < p.d; c++) {
-        dkv[kbase + c] += ds * q[qbase + c];
-        dkv[vbase + c] += pj * dout[qbase + c];
-      }
-    }
+    dkv_visit(row, mult, kbase, vbase, &kr, &vr, &gk, &gv);
   }
-  if (REG) {
-    for (var c = 0u; c < RCAP; c++) {
-      if (c < D4) {
-        let i = kbase + 4u * c;
-        let iv = vbase + 4u * c;
-        let rem = p.d - 4u * c;
-        dkv[i] = gk[c].x;
-        dkv[iv] = gv[c].x;
-        if (ALIGNED || rem > 1u) { dkv[i + 1u] = gk[c].y; dkv[iv + 1u] = gv[c].y; }
-        if (ALIGNED || rem > 2u) { dkv[i + 2u] = gk[c].z; dkv[iv + 2u] = gv[c].z; }
-        if (ALIGNED || rem > 3u) { dkv[i + 3u] = gk[c].w; dkv[iv + 3u] = gv[c].w; }
-      }
-    }
-  }
+  dkv_store(kbase, vbase, &gk, &gv);
 }
 
 // blockAttention's matmul path, between the two matmuls (attention.ts blockAttentionMM): raw scores
