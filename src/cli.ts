@@ -140,7 +140,8 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   console.log(`\n${metricsTable([['valid', res.valid], ['test', res.test]], cols)}\n${PROTOCOL_NOTE[cfg.protocol]}\nwrote ${join(out, 'results.json')}`);
 }
 
-async function restore(dir: string) {
+/** The checkpoint's model on its data set (weights loaded). */
+async function restoreModel(dir: string) {
   const ck = loadCheckpoint(dir);
   // Defaults first: checkpoints written before a config field existed get its default.
   const cfg = deepMerge(defaultTrainConfig, ck.meta.config);
@@ -150,7 +151,12 @@ async function restore(dir: string) {
   const ds = await loadData(src);
   const model = buildModel(ds, cfg);
   loadWeights(model, ck.weights, join(dir, String(ck.meta.files), 'model.safetensors'));
-  // Every item's vector z [I, d], as the trained model sees the catalog.
+  return { ck, cfg, ds, model };
+}
+
+/** restoreModel plus every item's vector z [I, d], as the trained model sees the catalog. */
+async function restore(dir: string) {
+  const { ck, cfg, ds, model } = await restoreModel(dir);
   const mods = uploadModalities(ds, cfg.excludeModalities);
   const all = indexTensor(Array.from({ length: ds.numItems }, (_, i) => i), [ds.numItems], ds.numItems);
   const z = tidy(() => noGrad(() => model.itemVectors(mods, all)));
@@ -170,8 +176,7 @@ async function cmdEval(o: Record<string, string | boolean>): Promise<void> {
 }
 
 async function cmdEmbed(o: Record<string, string>): Promise<void> {
-  const { cfg, ds, model, z } = await restore(o.checkpoint);
-  z.dispose();
+  const { cfg, ds, model } = await restoreModel(o.checkpoint);
   // User vectors from each user's whole sequence (the state after their last interaction), item and
   // user vectors as the model scores them (unit rows for MUFASA's cosine score).
   const { dim, items, users } = await computeEmbeddings(model, ds, { excludeModalities: cfg.excludeModalities, maxLen: cfg.maxLen });
