@@ -10,6 +10,7 @@ import { noGrad } from '../tensor/tape.ts';
 import type { SequenceModel } from '../model/sequence.ts';
 import { rankingVectors } from '../model/sequence.ts';
 import { loadCheckpoint } from './checkpoint.ts';
+import { deepMerge } from '../model/presets.ts';
 import { buildModel, loadWeights, uploadModalities, historyBatch, defaultTrainConfig } from './trainer.ts';
 import type { TrainConfig } from './trainer.ts';
 
@@ -63,7 +64,8 @@ export async function computeEmbeddings(model: SequenceModel, ds: Dataset, opts:
 /** Embeddings of a saved model (`train`'s checkpointDir, or a `last` dir) for the data set it was trained on. */
 export async function embeddingsFromCheckpoint(dir: string, ds: Dataset): Promise<Embeddings> {
   const ck = loadCheckpoint(dir);
-  const cfg = { ...defaultTrainConfig, ...(ck.meta.config as Partial<TrainConfig>) } as TrainConfig;
+  // Defaults merged field by field, as the CLI's restore does: an older checkpoint lacks newer nested fields.
+  const cfg: TrainConfig = deepMerge(defaultTrainConfig, ck.meta.config);
   const model = buildModel(ds, cfg);
   try {
     loadWeights(model, ck.weights, join(dir, String(ck.meta.files), 'model.safetensors'));
