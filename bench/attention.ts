@@ -16,6 +16,7 @@ import { timeInterleaved, median } from './lib/timing.ts';
 import { markdownTable, fmtNum } from './lib/table.ts';
 import { writeJson, machineInfo, currentLoad } from './lib/json.ts';
 import { profileStep } from './lib/profile.ts';
+import { denseMacs, salMacs } from './lib/attention-macs.ts';
 
 interface Row {
   L: number;
@@ -24,6 +25,8 @@ interface Row {
   sparse_ms: number;
   dense_ms: number;
   speedup: number;
+  /** dense / SAL multiply–adds (bench/lib/attention-macs.ts): the speed-up at equal efficiency. */
+  mac_ratio: number;
 }
 
 /** Forward + backward of `f` on a fresh input gradient, ending in a GPU sync. */
@@ -72,7 +75,9 @@ export async function run(args: BenchArgs): Promise<void> {
       }
     }
     const [s, dn] = await timeInterleaved([sparse, dense], reps);
-    const row: Row = { L, batch: B, adapter: e.gpu.kind, sparse_ms: median(s), dense_ms: median(dn), speedup: median(dn) / median(s) };
+    const shape = { L, d, blockSize: 8, topK: 4, window: L > 30 ? 8 : 4 };
+    const macRatio = denseMacs(shape) / salMacs(shape);
+    const row: Row = { L, batch: B, adapter: e.gpu.kind, sparse_ms: median(s), dense_ms: median(dn), speedup: median(dn) / median(s), mac_ratio: macRatio };
     rows.push(row);
     console.log(`  L=${L}: sparse ${fmtNum(row.sparse_ms)} ms, dense ${fmtNum(row.dense_ms)} ms (${fmtNum(row.speedup)}×)`);
     h.dispose();
@@ -83,8 +88,8 @@ export async function run(args: BenchArgs): Promise<void> {
   console.log(
     '\n' +
       markdownTable(
-        ['L', 'batch', 'adapter', 'SAL fwd+bwd ms', 'dense causal fwd+bwd ms', 'dense / SAL'],
-        rows.map((r) => [r.L, r.batch, r.adapter, fmtNum(r.sparse_ms), fmtNum(r.dense_ms), fmtNum(r.speedup) + '×']),
+        ['L', 'batch', 'adapter', 'SAL fwd+bwd ms', 'dense causal fwd+bwd ms', 'dense / SAL', 'dense / SAL multiply–adds'],
+        rows.map((r) => [r.L, r.batch, r.adapter, fmtNum(r.sparse_ms), fmtNum(r.dense_ms), fmtNum(r.speedup) + '×', fmtNum(r.mac_ratio) + '×']),
       ),
   );
   const at = (L: number) => rows.find((r) => r.L === L);

@@ -99,15 +99,23 @@ describe('ablation presets', () => {
       const uv = await u.data();
       const lv = await ul.data();
       const d = 8;
-      for (let b = 0; b < 3; b++) {
-        for (let t = 0; t < batch.lengths[b]; t++) {
-          const want = Array.from({ length: d }, (_, c) => {
+      const means = new Float32Array(3 * L * d);
+      for (let b = 0; b < 3; b++)
+        for (let t = 0; t < batch.lengths[b]; t++)
+          for (let c = 0; c < d; c++) {
             let s = 0;
             for (let j = 0; j <= t; j++) s += zv[batch.items[b * L + j] * d + c];
-            return s / (t + 1);
-          });
-          expectClose(uv.subarray((b * L + t) * d, (b * L + t + 1) * d), want, { rtol: 1e-5, atol: 1e-6 }, `mean b${b} t${t}`);
-          if (t === batch.lengths[b] - 1) expectClose(lv.subarray(b * d, (b + 1) * d), want, { rtol: 1e-5, atol: 1e-6 }, `last b${b}`);
+            means[(b * L + t) * d + c] = s / (t + 1);
+          }
+      // The default user head (MufasaConfig.userHead, tested on its own) runs on top of the tower.
+      const headed = tidy(() => (m as Mufasa).withHead(tensor(means, [3, L, d])));
+      const hv = await headed.data();
+      headed.dispose();
+      for (let b = 0; b < 3; b++) {
+        for (let t = 0; t < batch.lengths[b]; t++) {
+          const want = hv.subarray((b * L + t) * d, (b * L + t + 1) * d);
+          expectClose(uv.subarray((b * L + t) * d, (b * L + t + 1) * d), want, { rtol: 1e-5, atol: 1e-5 }, `mean b${b} t${t}`);
+          if (t === batch.lengths[b] - 1) expectClose(lv.subarray(b * d, (b + 1) * d), want, { rtol: 1e-5, atol: 1e-5 }, `last b${b}`);
         }
       }
       [zt, u, ul].forEach((t) => t.dispose());
