@@ -11,7 +11,7 @@ import type { Dataset } from './data/dataset.ts';
 import { loadMovieLens } from './data/movielens.ts';
 import { loadGeneric } from './data/generic.ts';
 import { makeSynthetic } from './data/synthetic.ts';
-import { train, defaultTrainConfig, buildModel, loadWeights, evaluateCases, uploadModalities, dataSplit } from './train/trainer.ts';
+import { train, defaultTrainConfig, buildModel, loadWeights, evaluateCases, uploadModalities, dataSplit, savedTrainConfig } from './train/trainer.ts';
 import type { TrainConfig, EpochLog } from './train/trainer.ts';
 import { presetOverrides, deepMerge, MODEL_NAMES, PRESETS } from './model/presets.ts';
 import { compare, resultsJson, LOO_COLUMNS, ZERO_SHOT_COLUMNS } from './compare/compare.ts';
@@ -108,7 +108,7 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   let cfg: TrainConfig = defaultTrainConfig;
   const modelName = o.model ?? ((prev?.data as { model?: string } | null)?.model) ?? 'mufasa';
   if (o.config) cfg = deepMerge(cfg, JSON.parse(readFileSync(o.config, 'utf8')), o.config);
-  if (prev && !o.config) cfg = deepMerge(cfg, prev.config);
+  if (prev && !o.config) cfg = savedTrainConfig(prev.config, `${resumeFrom} config`);
   else cfg = deepMerge(cfg, presetOverrides(modelName), `model preset '${modelName}'`);
   if (o.epochs) cfg = { ...cfg, epochs: +o.epochs };
   if (o.seed) cfg = { ...cfg, seed: +o.seed };
@@ -143,8 +143,8 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
 /** The checkpoint's model on its data set (weights loaded). */
 async function restoreModel(dir: string) {
   const ck = loadCheckpoint(dir);
-  // Defaults first: checkpoints written before a config field existed get its default.
-  const cfg = deepMerge(defaultTrainConfig, ck.meta.config);
+  // Defaults first: checkpoints written before a config field existed get its default (savedTrainConfig).
+  const cfg = savedTrainConfig(ck.meta.config, `${dir} config`);
   const src = ck.meta.data as DataSource | null;
   if (!src) throw new Error(`${dir}: the checkpoint does not record its data source`);
   await initEngine();

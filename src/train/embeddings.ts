@@ -10,8 +10,7 @@ import { noGrad } from '../tensor/tape.ts';
 import type { SequenceModel } from '../model/sequence.ts';
 import { rankingVectors } from '../model/sequence.ts';
 import { loadCheckpoint } from './checkpoint.ts';
-import { deepMerge } from '../model/presets.ts';
-import { buildModel, loadWeights, uploadModalities, historyBatch, defaultTrainConfig } from './trainer.ts';
+import { buildModel, loadWeights, uploadModalities, historyBatch, defaultTrainConfig, savedTrainConfig } from './trainer.ts';
 import type { TrainConfig } from './trainer.ts';
 
 export interface Embeddings {
@@ -65,7 +64,7 @@ export async function computeEmbeddings(model: SequenceModel, ds: Dataset, opts:
 export async function embeddingsFromCheckpoint(dir: string, ds: Dataset): Promise<Embeddings> {
   const ck = loadCheckpoint(dir);
   // Defaults merged field by field, as the CLI's restore does: an older checkpoint lacks newer nested fields.
-  const cfg: TrainConfig = deepMerge(defaultTrainConfig, ck.meta.config);
+  const cfg: TrainConfig = savedTrainConfig(ck.meta.config, `${dir} config`);
   const model = buildModel(ds, cfg);
   try {
     loadWeights(model, ck.weights, join(dir, String(ck.meta.files), 'model.safetensors'));

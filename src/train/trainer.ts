@@ -37,6 +37,7 @@ import { SASRec, defaultSasrecConfig } from '../model/sasrec.ts';
 import type { SasrecConfig } from '../model/sasrec.ts';
 import type { SequenceModel, SequenceBatch } from '../model/sequence.ts';
 import { rankingVectors } from '../model/sequence.ts';
+import { deepMerge } from '../model/presets.ts';
 import type { ModalityInput } from '../model/mfl.ts';
 import { trainBPR } from './cf.ts';
 import { evaluate, finalize, addSums, emptySums } from './metrics.ts';
@@ -104,6 +105,16 @@ export const defaultTrainConfig: TrainConfig = {
   lossReadEvery: 20,
   excludeModalities: ['title'],
 };
+
+/**
+ * The training config of a saved run (a checkpoint's meta.config): merged field by field over the
+ * defaults, except that fields added with a non-neutral default read as what runs before them did —
+ * a checkpoint without `model.userHead` was trained without the head (and without dropout).
+ */
+export function savedTrainConfig(saved: unknown, where = 'checkpoint config'): TrainConfig {
+  const before = deepMerge(defaultTrainConfig, { model: { userHead: 'none', dropout: 0 } });
+  return deepMerge(before, saved, where);
+}
 
 export interface EpochLog {
   stage: 'cf' | 'mfl' | 'sal';

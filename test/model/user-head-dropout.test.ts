@@ -7,7 +7,7 @@
 //   without one they equal SAL(H); the same seed gives the same loss, another seed another loss.
 import { it, expect } from 'vitest';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { buildModel, uploadModalities, defaultTrainConfig } from '../../src/train/trainer.ts';
+import { buildModel, uploadModalities, defaultTrainConfig, savedTrainConfig } from '../../src/train/trainer.ts';
 import type { TrainConfig } from '../../src/train/trainer.ts';
 import { deepMerge } from '../../src/model/presets.ts';
 import { Mufasa, ffnHead } from '../../src/model/mufasa.ts';
@@ -143,4 +143,18 @@ it('dropout: on H in training only, reproducible from the step seed', async () =
     expect(Math.abs((await lossAt(4)) - l1)).toBeGreaterThan(1e-6);
   });
   await withModel({ dropout: 0 }, async (m) => expect(m.stochastic).toBe(false));
+});
+
+it('a saved config from before userHead/dropout existed restores the model it trained (no head, no dropout)', () => {
+  const old = savedTrainConfig({ model: { dim: 8, positions: 0 } });
+  expect(old.model.userHead).toBe('none');
+  expect(old.model.dropout).toBe(0);
+  const now = savedTrainConfig(defaultTrainConfig);
+  expect(now.model.userHead).toBe('ffn');
+  expect(now.model.dropout).toBe(0.3);
+  expect(savedTrainConfig({ model: { userHead: 'ffn', dropout: 0.5 } }).model.dropout).toBe(0.5);
+  expect(() => savedTrainConfig({ model: { heads: 2 } }, 'ck/config')).toThrow(/ck\/config: unknown field 'heads'/);
+  const m = buildModel(ds, deepMerge(old, { model: { sal: { blockSize: 2, topK: 2 } }, maxLen: 12 })) as Mufasa;
+  expect(m.head).toBeNull();
+  m.dispose();
 });
