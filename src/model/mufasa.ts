@@ -4,7 +4,8 @@
 //   items:  z = MFL(modalities)            [I, d]   (+ an optional ID embedding, `useIdEmbedding`)
 //   users:  H = z[sequence] (pad → 0)      [B, L, d]   (+ positions; dropout in training: config)
 //           u = SAL(H, lengths)            [B, L, d] (every prefix) or [B, 1, d] (last item)
-//           u = LN(u + FFN(u))             the user head (`userHead`, default 'ffn'; the paper: none)
+//           u = LN(u + FFN(u))             the user head (`userHead`; the paper has none): 'ffn' as
+//                                           written, 'block' first u ← LN(h_t + u) (a Transformer layer)
 //   loss:   InfoNCE(u_t, z_{target_t}) over in-batch targets (paper) or the full catalog (config)
 //
 // Choices where the paper is silent are MufasaConfig fields; the defaults say why.
@@ -65,10 +66,12 @@ export interface MufasaConfig {
   dropout: number;
   /**
    * 'ffn': a point-wise feed-forward block on the user vector, u ← LN(u + W₂·gelu(W₁u + b₁) + b₂) (inner
-   * size 4d), as a Transformer layer follows its attention; 'none': the gate's output is the user vector
-   * (paper §3.2). The paper says only that "a gating mechanism is employed to learn the final user embedding".
+   * size 4d), as a Transformer layer follows its attention; 'block': the whole Transformer layer around
+   * SAL, x = LN(h_t + SAL(H)_t) (the query item as the residual), then the same FFN block on x; 'none':
+   * the gate's output is the user vector (paper §3.2). The paper says only that "a gating mechanism is
+   * employed to learn the final user embedding".
    */
-  userHead: 'none' | 'ffn';
+  userHead: 'none' | 'ffn' | 'block';
 }
 
 export const defaultMufasaConfig: MufasaConfig = {
@@ -125,8 +128,8 @@ export class Mufasa implements SequenceModel {
   readonly idEmb: Tensor | null;
   /** Position embeddings [positions, d] (config `positions` > 0). */
   readonly posEmb: Tensor | null;
-  /** userHead 'ffn': the point-wise feed-forward block on the user vector and its layer norm. */
-  readonly head: { w1: Tensor; b1: Tensor; w2: Tensor; b2: Tensor; g: Tensor; beta: Tensor } | null;
+  /** userHead 'ffn' / 'block': the point-wise feed-forward block and its layer norm (`ln0`: 'block''s residual norm). */
+  readonly head: (FfnHeadParams & { ln0: { g: Tensor; beta: Tensor } | null }) | null;
 
   constructor(
     readonly cfg: MufasaConfig,
@@ -156,15 +159,17 @@ export class Mufasa implements SequenceModel {
     const p = cfg.dropout ?? 0;
     if (!(p >= 0 && p < 1)) throw new Error(`Mufasa: dropout must be in [0, 1), got ${p}`);
     const head = cfg.userHead ?? 'none';
-    if (head !== 'none' && head !== 'ffn') throw new Error(`Mufasa: unknown userHead '${head}' (none, ffn)`);
+    if (!['none', 'ffn', 'block'].includes(head)) throw new Error(`Mufasa: unknown userHead '${head}' (none, ffn, block)`);
+    const ones = (name: string) => tensor(new Float32Array(d).fill(1), [d], { requiresGrad: true, name });
     this.head =
-      head === 'ffn'
+      head !== 'none'
         ? {
+            ln0: head === 'block' ? { g: ones('head.ln0.gamma'), beta: zerosParam([d], 'head.ln0.beta') } : null,
             w1: xavierUniform(d, 4 * d, rand, 'head.ff1'),
             b1: zerosParam([4 * d], 'head.ff1.bias'),
             w2: xavierUniform(4 * d, d, rand, 'head.ff2'),
             b2: zerosParam([d], 'head.ff2.bias'),
-            g: tensor(new Float32Array(d).fill(1), [d], { requiresGrad: true, name: 'head.ln.gamma' }),
+            g: ones('head.ln.gamma'),
             beta: zerosParam([d], 'head.ln.beta'),
           }
         : null;
@@ -200,6 +205,7 @@ export class Mufasa implements SequenceModel {
       ...(this.idEmb ? [this.idEmb] : []),
       ...(this.posEmb ? [this.posEmb] : []),
       ...(this.head ? [this.head.w1, this.head.b1, this.head.w2, this.head.b2, this.head.g, this.head.beta] : []),
+      ...(this.head?.ln0 ? [this.head.ln0.g, this.head.ln0.beta] : []),
     ];
   }
 
@@ -233,12 +239,17 @@ export class Mufasa implements SequenceModel {
   userVectors(z: Tensor, batch: SequenceBatch, lastOnly = false, train: { seed: number } | null = null): Tensor {
     let h = this.withPositions(this.sequenceVectors(z, batch), batch);
     if (train && this.stochastic) h = dropout(h, this.cfg.dropout, train.seed);
-    return this.withHead(this.tower(h, batch, lastOnly));
+    return this.withHead(this.tower(h, batch, lastOnly), lastOnly ? lastItems(h, batch.lengths) : h);
   }
 
-  /** userHead 'ffn': u ← LN(u + FFN(u)) (eps 1e-5) on the tower's output u [.., d], else u. */
-  withHead(u: Tensor): Tensor {
-    return this.head ? ffnHead(u, this.head) : u;
+  /**
+   * The user head on the tower's output u [.., d] (eps 1e-5): 'ffn' LN(u + FFN(u)); 'block' the same on
+   * x = LN(hq + u), `hq` the query items (H, or each sequence's last item: the rows of u); 'none' u.
+   */
+  withHead(u: Tensor, hq: Tensor): Tensor {
+    const hd = this.head;
+    if (!hd) return u;
+    return ffnHead(hd.ln0 ? layerNorm(add(hq, u), hd.ln0.g, hd.ln0.beta, 1e-5) : u, hd);
   }
 
   private tower(h: Tensor, batch: SequenceBatch, lastOnly: boolean): Tensor {
@@ -290,8 +301,17 @@ export class Mufasa implements SequenceModel {
   }
 }
 
-/** The userHead 'ffn' block: LN(u + W₂·gelu(W₁u + b₁) + b₂), layer-norm eps 1e-5 (gelu: tanh form). */
-export function ffnHead(u: Tensor, p: { w1: Tensor; b1: Tensor; w2: Tensor; b2: Tensor; g: Tensor; beta: Tensor }): Tensor {
+export interface FfnHeadParams {
+  w1: Tensor;
+  b1: Tensor;
+  w2: Tensor;
+  b2: Tensor;
+  g: Tensor;
+  beta: Tensor;
+}
+
+/** The user head's feed-forward block: LN(u + W₂·gelu(W₁u + b₁) + b₂), layer-norm eps 1e-5 (gelu: tanh form). */
+export function ffnHead(u: Tensor, p: FfnHeadParams): Tensor {
   const f = linear(gelu(linear(u, p.w1, p.b1)), p.w2, p.b2);
   return layerNorm(add(u, f), p.g, p.beta, 1e-5);
 }

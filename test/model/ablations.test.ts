@@ -108,7 +108,7 @@ describe('ablation presets', () => {
             means[(b * L + t) * d + c] = s / (t + 1);
           }
       // The default user head (MufasaConfig.userHead, tested on its own) runs on top of the tower.
-      const headed = tidy(() => (m as Mufasa).withHead(tensor(means, [3, L, d])));
+      const headed = tidy(() => (m as Mufasa).withHead(tensor(means, [3, L, d]), (m as Mufasa).sequenceVectors(z(), batch)));
       const hv = await headed.data();
       headed.dispose();
       for (let b = 0; b < 3; b++) {

@@ -36,10 +36,16 @@ it('positions: user vectors equal SAL(H + P[min(t, P−1)]); the table gets a gr
     const withPos = Float32Array.from(hv);
     for (let b = 0; b < 3; b++)
       for (let t = 0; t < batch.lengths[b]; t++) for (let c = 0; c < 8; c++) withPos[(b * 7 + t) * 8 + c] += pv[Math.min(t, P - 1) * 8 + c];
-    const want = tidy(() => m.withHead(m.sal.forward(tensor(withPos, [3, 7, 8]), batch.lengths)));
+    const want = tidy(() => {
+      const hp = tensor(withPos, [3, 7, 8]);
+      return m.withHead(m.sal.forward(hp, batch.lengths), hp);
+    });
     expectClose(await got.data(), await want.data(), { rtol: 1e-5, atol: 1e-5 }, 'user vectors with positions');
     // Without the positions the output differs (the test can tell them apart).
-    const noPos = tidy(() => m.withHead(m.sal.forward(tensor(hv, [3, 7, 8]), batch.lengths)));
+    const noPos = tidy(() => {
+      const h0 = tensor(hv, [3, 7, 8]);
+      return m.withHead(m.sal.forward(h0, batch.lengths), h0);
+    });
     const a = await got.data();
     const b = await noPos.data();
     expect(a.some((v, i) => Math.abs(v - b[i]) > 1e-4)).toBe(true);

@@ -1,8 +1,9 @@
-// MufasaConfig.userHead 'ffn' and MufasaConfig.dropout (issue #5 model changes, off by default).
+// MufasaConfig.userHead ('ffn', 'block') and MufasaConfig.dropout (issue #5 model changes; the paper has neither).
 // - ffnHead against a float64 reference of LN(u + W₂·gelu(W₁u + b₁) + b₂) on odd shapes (rows 7, d 5,
 //   inner 20), and its gradients (u and all six parameters) against float64 central differences of
 //   that reference; f32 throughout on the GPU, so forward 2e-5 and gradients 1e-3 relative.
-// - The model applies the head after the user tower, in evaluation and in the loss.
+// - The model applies the head after the user tower, in evaluation and in the loss; 'block' first adds
+//   the query item and layer-normalises (LN(h_t + SAL(H)_t)).
 // - Dropout acts on H in training only: with a seed the user vectors equal SAL(dropout(H, p, seed)),
 //   without one they equal SAL(H); the same seed gives the same loss, another seed another loss.
 import { it, expect } from 'vitest';
@@ -12,7 +13,7 @@ import type { TrainConfig } from '../../src/train/trainer.ts';
 import { deepMerge } from '../../src/model/presets.ts';
 import { Mufasa, ffnHead } from '../../src/model/mufasa.ts';
 import type { SequenceBatch } from '../../src/model/sequence.ts';
-import { tidy, indexTensor, dropout } from '../../src/tensor/index.ts';
+import { tidy, indexTensor, dropout, layerNorm, add } from '../../src/tensor/index.ts';
 import type { Tensor } from '../../src/tensor/index.ts';
 import { Nd, randn } from '../reference/nd.ts';
 import { expectClose, gpuGrads } from '../helpers.ts';
@@ -101,32 +102,48 @@ async function withModel(model: object, f: (m: Mufasa, z: () => Tensor) => Promi
   }
 }
 
-it("userHead 'ffn': user vectors are the head over SAL's output, and the head is trained", async () => {
-  await withModel({ userHead: 'ffn', dropout: 0 }, async (m, z) => {
-    expect(m.head?.w1.shape).toEqual([8, 32]);
-    const got = tidy(() => m.userVectors(z(), batch));
-    const want = tidy(() => ffnHead(m.sal.forward(m.sequenceVectors(z(), batch), batch.lengths), m.head!));
-    expectClose(await got.data(), await want.data(), { rtol: 1e-6, atol: 1e-6 }, 'user vectors with the head');
-    const last = tidy(() => m.userVectors(z(), batch, true));
-    const g = await got.data();
-    const l = await last.data();
-    batch.lengths.forEach((n, b) => expectClose(l.subarray(b * 8, b * 8 + 8), g.subarray((b * 7 + n - 1) * 8, (b * 7 + n) * 8), { rtol: 1e-5, atol: 1e-5 }, `last item of sequence ${b}`));
-    [got, want, last].forEach((t) => t.dispose());
-    const loss = tidy(() => m.userItemLoss(z(), batch));
-    loss.backward();
-    for (const p of [m.head!.w1, m.head!.w2, m.head!.g]) expect((await p.grad!.data()).some((v) => v !== 0), p.name).toBe(true);
-    loss.dispose();
+for (const kind of ['ffn', 'block'] as const) {
+  it(`userHead '${kind}': user vectors are the head over SAL's output (at every position and the last), and the head is trained`, async () => {
+    await withModel({ userHead: kind, dropout: 0 }, async (m, z) => {
+      expect(m.head?.w1.shape).toEqual([8, 32]);
+      expect(m.head?.ln0 !== null).toBe(kind === 'block');
+      const got = tidy(() => m.userVectors(z(), batch));
+      const want = tidy(() => {
+        const h = m.sequenceVectors(z(), batch);
+        const u = m.sal.forward(h, batch.lengths);
+        // 'block': a Transformer layer around SAL, the query item h_t as the residual.
+        return ffnHead(kind === 'block' ? layerNorm(add(h, u), m.head!.ln0!.g, m.head!.ln0!.beta, 1e-5) : u, m.head!);
+      });
+      expectClose(await got.data(), await want.data(), { rtol: 1e-6, atol: 1e-6 }, 'user vectors with the head');
+      const last = tidy(() => m.userVectors(z(), batch, true));
+      const g = await got.data();
+      const l = await last.data();
+      batch.lengths.forEach((n, b) => expectClose(l.subarray(b * 8, b * 8 + 8), g.subarray((b * 7 + n - 1) * 8, (b * 7 + n) * 8), { rtol: 1e-5, atol: 1e-5 }, `last item of sequence ${b}`));
+      [got, want, last].forEach((t) => t.dispose());
+      const loss = tidy(() => m.userItemLoss(z(), batch));
+      loss.backward();
+      const trained = [m.head!.w1, m.head!.w2, m.head!.g, ...(m.head!.ln0 ? [m.head!.ln0.g, m.head!.ln0.beta] : [])];
+      for (const p of trained) expect((await p.grad!.data()).some((v) => v !== 0), p.name).toBe(true);
+      expect(m.parameters()).toEqual(expect.arrayContaining(trained));
+      loss.dispose();
+    });
   });
-});
+}
 
 it('dropout: on H in training only, reproducible from the step seed', async () => {
   await withModel({ dropout: 0.4 }, async (m, z) => {
     expect(m.stochastic).toBe(true);
     const evalU = tidy(() => m.userVectors(z(), batch));
-    const plain = tidy(() => m.withHead(m.sal.forward(m.sequenceVectors(z(), batch), batch.lengths)));
+    const plain = tidy(() => {
+      const h = m.sequenceVectors(z(), batch);
+      return m.withHead(m.sal.forward(h, batch.lengths), h);
+    });
     expectClose(await evalU.data(), await plain.data(), { rtol: 0, atol: 0 }, 'no dropout without a seed');
     const trainU = tidy(() => m.userVectors(z(), batch, false, { seed: 11 }));
-    const dropped = tidy(() => m.withHead(m.sal.forward(dropout(m.sequenceVectors(z(), batch), 0.4, 11), batch.lengths)));
+    const dropped = tidy(() => {
+      const h = dropout(m.sequenceVectors(z(), batch), 0.4, 11);
+      return m.withHead(m.sal.forward(h, batch.lengths), h);
+    });
     expectClose(await trainU.data(), await dropped.data(), { rtol: 1e-6, atol: 1e-6 }, 'SAL(dropout(H))');
     const a = await trainU.data();
     const b = await evalU.data();
