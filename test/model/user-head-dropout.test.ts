@@ -167,7 +167,7 @@ it('a saved config from before userHead/dropout existed restores the model it tr
   expect(old.model.userHead).toBe('none');
   expect(old.model.dropout).toBe(0);
   const now = savedTrainConfig(defaultTrainConfig);
-  expect(now.model.userHead).toBe('ffn');
+  expect(now.model.userHead).toBe('block');
   expect(now.model.dropout).toBe(0.3);
   expect(savedTrainConfig({ model: { userHead: 'ffn', dropout: 0.5 } }).model.dropout).toBe(0.5);
   expect(() => savedTrainConfig({ model: { heads: 2 } }, 'ck/config')).toThrow(/ck\/config: unknown field 'heads'/);
