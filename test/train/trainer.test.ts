@@ -2,27 +2,9 @@
 // early stopping, GPU evaluation — lifts test HR@10 well above a popularity baseline computed here.
 import { it, expect } from 'vitest';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { leaveOneOut } from '../../src/data/split.ts';
+import { popularityHR10 } from './popularity.ts';
 import { train, defaultTrainConfig } from '../../src/train/trainer.ts';
 
-/** HR@10 of ranking by training popularity, seen items excluded (the same protocol as the trainer). */
-function popularityHR10(ds: ReturnType<typeof makeSynthetic>): number {
-  const split = leaveOneOut(ds);
-  const count = new Float64Array(ds.numItems);
-  for (const s of split.train) for (const i of s) count[i]++;
-  let hits = 0;
-  for (const c of split.test) {
-    const seen = new Set(c.seen);
-    const target = c.targets[0];
-    let rank = 0;
-    for (let i = 0; i < ds.numItems; i++) {
-      if (i === target || seen.has(i)) continue;
-      if (count[i] > count[target] || (count[i] === count[target] && i < target)) rank++;
-    }
-    if (rank < 10) hits++;
-  }
-  return hits / split.test.length;
-}
 
 it('MUFASA on synthetic data beats popularity by a wide margin', async () => {
   const ds = makeSynthetic({ seed: 3, users: 150, items: 200 });
