@@ -13,9 +13,9 @@ import { gatherRows, indexTensor } from '../tensor/ops/gather.ts';
 import { tidy } from '../tensor/scope.ts';
 import { noGrad } from '../tensor/tape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { evaluate, addSums, emptySums, finalize } from '../train/metrics.ts';
+import { addSums, emptySums, finalize } from '../train/metrics.ts';
 import { trainBPR } from '../train/cf.ts';
-import { dataSplit } from '../train/trainer.ts';
+import { dataSplit, rankChunk } from '../train/trainer.ts';
 import type { TrainConfig, TrainResult } from '../train/trainer.ts';
 
 /** Metrics of user vectors `userRow(case)` (rows of `users`) against `items`, seen items excluded. */
@@ -25,16 +25,8 @@ async function evaluateRows(items: Tensor, users: Tensor, cases: EvalCase[], row
   for (let s = 0; s < withHistory.length; s += 256) {
     const chunk = withHistory.slice(s, s + 256);
     const u = tidy(() => noGrad(() => gatherRows(users, indexTensor(chunk.map(row), [chunk.length], users.shape[0]))));
-    const offsets = new Int32Array(chunk.length + 1);
-    const excl: number[] = [];
-    chunk.forEach((c, i) => {
-      const tg = new Set(c.targets);
-      if (excludeSeen) for (const it of c.seen) if (!tg.has(it)) excl.push(it);
-      offsets[i + 1] = excl.length;
-    });
-    const targets = Int32Array.from(chunk.flatMap((c) => Array.from(c.targets)));
     try {
-      sums = addSums(sums, await evaluate(items, { users: u, targets, targetsPerUser: chunk[0].targets.length, exclude: { offsets, items: Int32Array.from(excl) } }, { numItems: items.shape[0] }));
+      sums = addSums(sums, await rankChunk(items, u, chunk, excludeSeen));
     } finally {
       u.dispose();
     }

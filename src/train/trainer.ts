@@ -270,16 +270,8 @@ export async function evaluateCases(model: SequenceModel, z: Tensor, cases: Eval
   for (let s = 0; s < withHistory.length; s += batchSize) {
     const chunk = withHistory.slice(s, s + batchSize);
     const users = tidy(() => noGrad(() => rankingVectors(model, reshape(model.userVectors(z, historyBatch(chunk, model.numItems, maxLen), true), [chunk.length, model.dim]))));
-    const offsets = new Int32Array(chunk.length + 1);
-    const excl: number[] = [];
-    chunk.forEach((c, i) => {
-      const tg = new Set(c.targets);
-      if (excludeSeen) for (const it of c.seen) if (!tg.has(it)) excl.push(it);
-      offsets[i + 1] = excl.length;
-    });
-    const targets = Int32Array.from(chunk.flatMap((c) => Array.from(c.targets)));
     try {
-      sums = addSums(sums, await evaluate(zr, { users, targets, targetsPerUser: chunk[0].targets.length, exclude: { offsets, items: Int32Array.from(excl) } }, { numItems: model.numItems }));
+      sums = addSums(sums, await rankChunk(zr, users, chunk, excludeSeen));
     } finally {
       users.dispose();
     }
@@ -288,6 +280,23 @@ export async function evaluateCases(model: SequenceModel, z: Tensor, cases: Eval
     if (zr !== z) zr.dispose();
   }
   return sums;
+}
+
+/**
+ * Ranking metric sums of one chunk of cases: row r of `users` [chunk, d] against every row of `items`,
+ * each case's seen items other than its targets excluded when `excludeSeen` (the target never is).
+ * Shared by evaluateCases and the non-sequence baselines (src/compare/baselines.ts).
+ */
+export async function rankChunk(items: Tensor, users: Tensor, chunk: EvalCase[], excludeSeen: boolean): Promise<MetricSums> {
+  const offsets = new Int32Array(chunk.length + 1);
+  const excl: number[] = [];
+  chunk.forEach((c, i) => {
+    const tg = new Set(c.targets);
+    if (excludeSeen) for (const it of c.seen) if (!tg.has(it)) excl.push(it);
+    offsets[i + 1] = excl.length;
+  });
+  const targets = Int32Array.from(chunk.flatMap((c) => Array.from(c.targets)));
+  return evaluate(items, { users, targets, targetsPerUser: chunk[0].targets.length, exclude: { offsets, items: Int32Array.from(excl) } }, { numItems: items.shape[0] });
 }
 
 /** Training sequences and evaluation cases under cfg.protocol (test = the zero-shot users for 'zeroShot'). */
