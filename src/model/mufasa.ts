@@ -242,7 +242,8 @@ export class Mufasa implements SequenceModel {
   userVectors(z: Tensor, batch: SequenceBatch, lastOnly = false, train: { seed: number } | null = null): Tensor {
     let h = this.withPositions(this.sequenceVectors(z, batch), batch);
     if (train && this.stochastic) h = dropout(h, this.cfg.dropout, train.seed);
-    return this.withHead(this.tower(h, batch, lastOnly), lastOnly ? lastItems(h, batch.lengths) : h);
+    // Only 'block' reads the query items (its residual); the other heads ignore the second argument.
+    return this.withHead(this.tower(h, batch, lastOnly), this.head?.ln0 && lastOnly ? lastItems(h, batch.lengths) : h);
   }
 
   /**
