@@ -31,6 +31,7 @@ export class Engine {
     this.pool = new BufferPool(this.device, opts.poolCapBytes, opts.poolLimitBytes);
     this.kernels = new KernelRegistry(this.device);
     this.stream = new Stream(this.device);
+    this.pool.beforeDestroy = () => this.stream.flush();
     this.device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       this.deviceErrors.push(msg);

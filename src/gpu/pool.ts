@@ -43,6 +43,14 @@ export class BufferPool {
   private used = 0;
   private peak = 0;
   liveTensors = 0;
+  /**
+   * Called before the pool destroys cached buffers. The engine submits its open command encoder here:
+   * a released buffer may still be read by a dispatch encoded but not yet submitted, and WebGPU
+   * rejects the submit of a command buffer that uses a destroyed buffer (seen on an H100, where the
+   * unfused InfoNCE's 328 MB score buffers pushed the cache past its cap in the middle of a step).
+   * Destroying after the submit is fine: the GPU keeps the memory until the submitted work is done.
+   */
+  beforeDestroy: (() => void) | null = null;
 
   constructor(
     private readonly device: GPUDevice,
@@ -85,6 +93,7 @@ export class BufferPool {
   /** Destroy cached free buffers until at most `keepBytes` of them remain. */
   trim(keepBytes = 0): void {
     let cached = this.held - this.used;
+    if (cached > keepBytes && this.freeOrder.length) this.beforeDestroy?.();
     while (cached > keepBytes && this.freeOrder.length) {
       const buf = this.freeOrder.shift()!;
       const size = this.sizes.get(buf)!;

@@ -1,6 +1,8 @@
 // Buffer pool: buckets, reuse, cap, counters, leak detection.
 import { describe, it, expect } from 'vitest';
-import { engine } from '../../src/gpu/engine.ts';
+import { engine, Engine } from '../../src/gpu/engine.ts';
+import { tensor } from '../../src/tensor/ops/creation.ts';
+import { add } from '../../src/tensor/ops/binary.ts';
 import { BufferPool, bucketSize } from '../../src/gpu/pool.ts';
 
 describe('buffer pool', () => {
@@ -36,6 +38,23 @@ describe('buffer pool', () => {
     bufs.forEach((b) => pool.release(b));
     expect(pool.stats().bytesHeld).toBe(4096);
     pool.trim(0);
+  });
+
+  it('a buffer freed past the cap while a pending dispatch reads it is destroyed only after the submit', async () => {
+    // Cap 0: disposing x destroys its buffer at once, while the add that reads it is still only encoded.
+    const e = await Engine.create({ exclusive: true, quiet: true, poolCapBytes: 0 });
+    try {
+      const x = tensor([1, 2, 3], [3], { engine: e });
+      const y = add(x, x);
+      x.dispose();
+      expect(e.pool.stats().bytesHeld).toBe(e.pool.stats().bytesInUse); // x's buffer is gone from the cache
+      expect(Array.from(await y.data())).toEqual([2, 4, 6]);
+      y.dispose();
+      await e.stream.sync();
+      expect(e.deviceErrors).toEqual([]);
+    } finally {
+      e.destroy();
+    }
   });
 
   it('checkLeaks reports what is still live', () => {
