@@ -66,9 +66,9 @@ describe('gatherRows', () => {
     expect(runs[2]).toEqual(runs[0]);
   });
 
-  it('backward encodes the sort without waiting on the GPU (one dispatch per bitonic stage)', async () => {
+  it('backward encodes the sort without waiting on the GPU', async () => {
     const e = engine();
-    const n = 1000; // pads to 1024: 10·11/2 = 55 bitonic stages
+    const n = 1000; // pads to 1024 pairs
     const table = toGpu(randn([40, 6], 1), true);
     const ix = ops.indexTensor(randomIndices(n, 0, 40, 2), [n], 40);
     const y = ops.gatherRows(table, ix);
@@ -76,8 +76,8 @@ describe('gatherRows', () => {
     e.stream.flush();
     const [d0, s0] = [e.stream.dispatchCount, e.stream.submitCount];
     y.backward(g);
-    // make_pairs + 55 stages + row_pointers + scatter_rows
-    expect(e.stream.dispatchCount - d0).toBe(1 + 55 + 1 + 1);
+    // make_pairs + the sort (bitonicSortPairs below counts its dispatches) + row_pointers + scatter_rows
+    expect(e.stream.dispatchCount - d0).toBe(1 + sortDispatches(1024, e.wg1d) + 1 + 1);
     expect(e.stream.submitCount - s0).toBe(0);
     [table, ix, y, g].forEach((t) => t.dispose());
   });
@@ -169,12 +169,25 @@ describe('scatterAddRows', () => {
   });
 });
 
+/**
+ * Dispatches of bitonicSortPairs for P pairs: blocks of 2·WG pairs are sorted in one pass, then each
+ * merge k = 2·block … P is its stages j = k/2 … block (one each) and one local pass.
+ */
+function sortDispatches(p: number, wg1d: number): number {
+  const block = 2 * 2 ** Math.floor(Math.log2(Math.min(wg1d, p / 2)));
+  let n = 1;
+  for (let k = 2 * block; k <= p; k *= 2) n += Math.log2(k / block) + 1;
+  return n;
+}
+
 describe('bitonicSortPairs', () => {
   for (const [n, keyRange] of [
     [1, 5],
     [2, 5],
+    [8, 3],
     [1024, 7],
     [4096, 100000],
+    [65536, 300],
   ] as [number, number][]) {
     it(`${n} pairs, keys in [0, ${keyRange})`, async () => {
       const r = rng(n);
@@ -192,6 +205,20 @@ describe('bitonicSortPairs', () => {
       expect(got).toEqual(want);
     });
   }
+
+  it('dispatches one bitonic_local per merge, plus bitonic_step only for distances ≥ 2·WG', async () => {
+    const e = engine();
+    const n = 1 << 14;
+    const t = ops.tensor(Int32Array.from({ length: 2 * n }, (_, i) => (i % 2 ? i >> 1 : (i * 7919) % 1000)), [n, 2], { dtype: 'i32' });
+    const before = e.stream.dispatchCount;
+    ops.bitonicSortPairs(t);
+    const dispatches = e.stream.dispatchCount - before;
+    const got = await t.data();
+    t.dispose();
+    for (let i = 1; i < n; i++) expect(got[2 * i - 2] < got[2 * i] || (got[2 * i - 2] === got[2 * i] && got[2 * i - 1] < got[2 * i + 1])).toBe(true);
+    expect(dispatches).toBe(sortDispatches(n, e.wg1d));
+    expect(dispatches).toBeLessThan((14 * 15) / 2); // the one-dispatch-per-stage network's count
+  });
 
   it('keys compare as unsigned (sentinel 0xFFFFFFFF sorts last)', async () => {
     const t = ops.tensor(Int32Array.from([-1, 0, 3, 1, -1, 2, 3, 3]), [4, 2], { dtype: 'i32' });

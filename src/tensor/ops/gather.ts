@@ -154,7 +154,9 @@ function nextPow2(n: number): number {
 
 /**
  * Sort a [P, 2] i32 tensor of (key, position) pairs in place, ascending by key then position (both
- * compared as u32), P a power of two. One dispatch per bitonic stage, all in the open compute pass.
+ * compared as u32), P a power of two. All in the open compute pass: bitonic_local sorts each block of
+ * 2·WG pairs in workgroup memory, then each merge k > 2·WG is its stages j ≥ 2·WG one dispatch each
+ * (bitonic_step) and the rest in one bitonic_local (shaders/sort.wgsl says why).
  */
 export function bitonicSortPairs(pairs: Tensor): void {
   const op = 'bitonicSortPairs';
@@ -165,9 +167,16 @@ export function bitonicSortPairs(pairs: Tensor): void {
   }
   if (p < 2) return;
   const b = pairs.binding(op);
-  for (let k = 2; k <= p; k *= 2) {
-    for (let j = k / 2; j >= 1; j /= 2) {
+  // A power of two: 2·wg vec2u (4 KiB at 256) fit every adapter's workgroup memory (≥ 16 KiB).
+  const wg = 2 ** Math.floor(Math.log2(Math.min(e.wg1d, p / 2)));
+  const size = 2 * wg;
+  const local = e.kernels.get('sort', 'bitonic_local', { WG: wg });
+  const localGrid = e.grid(p / size);
+  e.stream.dispatch(local, { pairs: b }, { k: 0, j: 0, half: p / 2 }, localGrid);
+  for (let k = 2 * size; k <= p; k *= 2) {
+    for (let j = k / 2; j >= size; j /= 2) {
       dispatch1d(e, 'sort', 'bitonic_step', {}, { pairs: b }, { k, j, half: p / 2 }, p / 2);
     }
+    e.stream.dispatch(local, { pairs: b }, { k, j: 0, half: p / 2 }, localGrid);
   }
 }
