@@ -14,11 +14,14 @@
 // randNormal convention (element (j, k) = stream element offset + j·d + k), so the backward redraws
 // the same ε and no noise tensor exists.
 //
-// Two kernel sets. d ≤ 128 (every MUFASA use): the tiled kernels (shaders/infonce_tiled.wgsl) — a
-// thread owns 8 rows (forward, d anchors) or 8 columns (d candidates) held in private arrays and
-// streams the other side 4 at a time, so each loaded vec4 feeds 8 dot products; the long axis is cut
-// into segments (grid y) whose partials a per-row merge kernel combines in order (deterministic).
-// d > 128: the thread-per-row kernels (shaders/infonce.wgsl forward/backward_rows/backward_cols).
+// Three kernel sets (kernelPath). d ≤ 128 (every MUFASA use) on a CPU adapter: the register-tiled
+// kernels (shaders/infonce_tiled.wgsl) — a thread owns 8 rows (forward, d anchors) or 8 columns
+// (d candidates) held in private arrays and streams the other side 4 at a time, so each loaded vec4
+// feeds 8 dot products. d ≤ 128 on a hardware GPU: the workgroup-tiled kernels
+// (shaders/infonce_wg.wgsl) — 64 rows per 256-thread workgroup, the streamed side staged in
+// workgroup memory. Both cut the long axis into segments (grid y) whose partials a per-row merge
+// kernel combines in order (deterministic). d > 128: the thread-per-row kernels (shaders/infonce.wgsl
+// forward/backward_rows/backward_cols).
 //
 // Speed, measured here (npm run bench -- infonce --quick, forward+backward, cosine, explicit positives;
 // 2 cores shared with other jobs, so compare ratios within one run; best of two runs):
@@ -29,6 +32,10 @@
 //   4096×20000×64 15.1 s fused; 2.25 s after (the unfused graph cannot bind its 328 MB score buffer)
 //   SwiftShader: 1024×1024×128 0.67 s vs 0.60 (0.89×; was 0.29×), 256×1682×64 0.15 vs 0.16 (1.10×;
 //   was 0.64×): Subzero does not unroll the k loops, so the written-out tiles help less there.
+//   H100 (Dawn/Vulkan), forward+backward, fused vs unfused: register-tiled 17.0 ms vs 5.5 at
+//   1024×1024×128 and 56 ms vs 56 at 4096×20000×64; workgroup-tiled 3.0 vs 3.3 (1.1×), 2.3 vs 3.3 at
+//   4096×1682×64 (1.4×), 6.6 vs 50.8 at 4096×20000×64 (7.7×). At the small shapes both paths take
+//   ~2.3–3.3 ms, what any step of ~12 dispatches and a readback costs there, not the kernels.
 // The issue's 3× is met at the MUFASA user–item shape (thousands of rows × catalog) on llvmpipe, not
 // at the two smaller shapes: the fused step does 5 matmul-sized passes (forward scores, and each
 // backward recomputes them) against the unfused 3, and the tiled score loop runs at about the
@@ -290,18 +297,39 @@ function segments(own: number, other: number, D4: number): Segs {
   return { gx, nseg, seg };
 }
 
-let tiledEnabled = true;
+/** Which score kernels infoNCE uses: 'auto' picks by adapter and d (kernelPath). */
+export type InfoNCEPath = 'auto' | 'workgroup' | 'tiled' | 'rows';
+let pathSetting: InfoNCEPath = 'auto';
 
-/** Use the thread-per-row kernels even where the tiled ones apply (tests and bench/infonce.ts comparisons). */
-export function setInfoNCETiled(on: boolean): void {
-  tiledEnabled = on;
+/** Force a kernel set where it applies (tests run every set on the CPU adapters; bench comparisons). */
+export function setInfoNCEPath(path: InfoNCEPath): void {
+  pathSetting = path;
 }
 
-/** Whether the tiled kernels take this plan: their accumulators hold d ≤ 4·MAXQ, grids must fit. */
-function useTiled(p: Plan): boolean {
-  if (!tiledEnabled || p.D4 > MAXQ) return false;
-  const max = p.e.device.limits.maxComputeWorkgroupsPerDimension;
-  return [segments(p.N, p.M, p.D4), segments(p.M, p.N, p.D4)].every((s) => s.gx <= max && s.nseg <= max);
+/** Use the thread-per-row kernels even where the tiled ones apply (false), or pick by adapter again (true). */
+export function setInfoNCETiled(on: boolean): void {
+  pathSetting = on ? 'auto' : 'rows';
+}
+
+/**
+ * The kernel set of a plan. d > 128: thread-per-row (infonce.wgsl). Else on a hardware GPU the
+ * workgroup-tiled kernels (infonce_wg.wgsl: 64 own rows per 256-thread workgroup, tiles in
+ * workgroup memory), on a CPU adapter the register-tiled ones (infonce_tiled.wgsl: 8 rows per thread
+ * in private arrays). Each file's header has the measurements behind the split.
+ */
+function kernelPath(p: Plan): 'workgroup' | 'tiled' | 'rows' {
+  if (pathSetting === 'rows' || p.D4 > MAXQ) return 'rows';
+  const lim = p.e.device.limits;
+  const fits = (s: Segs) => s.gx <= lim.maxComputeWorkgroupsPerDimension && s.nseg <= lim.maxComputeWorkgroupsPerDimension;
+  const wgOk =
+    lim.maxComputeInvocationsPerWorkgroup >= WG_THREADS &&
+    lim.maxComputeWorkgroupSizeX >= WG_THREADS &&
+    lim.maxComputeWorkgroupStorageSize >= WG_SHARED_BYTES &&
+    fits(wgSegments(p.N, p.M, p.D4)) &&
+    fits(wgSegments(p.M, p.N, p.D4));
+  const wanted = pathSetting === 'workgroup' || (pathSetting === 'auto' && !p.e.gpu.software);
+  if (wanted && wgOk) return 'workgroup';
+  return fits(segments(p.N, p.M, p.D4)) && fits(segments(p.M, p.N, p.D4)) ? 'tiled' : 'rows';
 }
 
 /** The shader of the tiled kernels whose private arrays fit D4 vec4s (infonce_tiled.wgsl). */
@@ -330,22 +358,77 @@ function forwardTiled(op: string, p: Plan, pr: Prepped, loss: Tensor, lse: Tenso
 }
 
 /** One gradient by the tiled kernels: partials per segment, then backward_merge (sum, 1/τ, normalisation). */
-function backwardTiled(op: string, p: Plan, entry: 'backward_rows_tiled' | 'backward_cols_tiled', common: Record<string, BufferBinding>, xhat: Tensor, info: Tensor): Tensor {
-  const { e, N, M, d, D4 } = p;
-  const rowsPass = entry === 'backward_rows_tiled';
-  const rows = rowsPass ? N : M;
+function backwardTiled(op: string, p: Plan, rowsPass: boolean, common: Record<string, BufferBinding>, xhat: Tensor, info: Tensor): Tensor {
+  const { N, M, D4 } = p;
   const s = rowsPass ? segments(N, M, D4) : segments(M, N, D4);
+  const entry = rowsPass ? 'backward_rows_tiled' : 'backward_cols_tiled';
+  return backwardSegments(op, p, tiledShader(p), entry, rowsPass, s, common, xhat, info);
+}
+
+/** Gradient partials of every segment by `entry` on grid [gx, nseg], then backward_merge (sum, 1/τ, normalisation). */
+function backwardSegments(op: string, p: Plan, shader: string, entry: string, rowsPass: boolean, s: Segs, common: Record<string, BufferBinding>, xhat: Tensor, info: Tensor): Tensor {
+  const { e, N, M, d, D4 } = p;
+  const rows = rowsPass ? N : M;
   const part = Tensor.empty([s.nseg, rows, D4 * 4], 'f32', e);
-  e.stream.dispatch(e.kernels.get(tiledShader(p), entry, p.constants), { ...common, gpart: part.binding(op) }, tileParams(p, s), [s.gx, s.nseg]);
+  e.stream.dispatch(e.kernels.get(shader, entry, p.constants), { ...common, gpart: part.binding(op) }, tileParams(p, s), [s.gx, s.nseg]);
   const result = Tensor.empty([rows, d], 'f32', e);
   e.stream.dispatch(
-    e.kernels.get(tiledShader(p), 'backward_merge', p.constants),
+    e.kernels.get(shader, 'backward_merge', p.constants),
     { gpart_in: part.binding(op), xh4: xhat.binding(op), info: info.binding(op), gout: result.binding(op) },
     { rows, d, nseg: s.nseg, eps: EPS, gscale: rowsPass ? 1 / p.tau : 1, xscale: rowsPass ? p.tau : 1 },
     e.grid(Math.ceil(rows / WG)),
   );
   part.dispose();
   return result;
+}
+
+// ------------------------------------------------------------------ workgroup-tiled path (hardware)
+
+/** Threads per workgroup of infonce_wg.wgsl's score kernels, and the workgroup memory they declare. */
+const WG_THREADS = 256;
+const WG_SHARED_BYTES = (1024 + 512 + 2048) * 4;
+/** Own entries per workgroup and streamed entries per step (TO, TS in infonce_wg.wgsl). */
+const WG_OWN = 64;
+const WG_STREAM = 32;
+/**
+ * Workgroups the workgroup-tiled kernels aim for (own tiles × segments): about two per SM of a
+ * 132-SM H100, so a 1024-row problem (16 own tiles) still fills the GPU. More segments only add
+ * partials ([segments, rows, d]) and merge work.
+ */
+const WG_TARGET = 256;
+
+/** Segments of the streamed axis for the workgroup-tiled kernels (Segs.seg counts TS-entry steps). */
+function wgSegments(own: number, other: number, D4: number): Segs {
+  const steps = Math.max(1, Math.ceil(other / WG_STREAM));
+  const gx = Math.ceil(own / WG_OWN);
+  // LOOP LIMIT: per step, D4/4 chunks of 16 score iterations plus TS accumulate iterations.
+  const maxSteps = Math.max(1, Math.floor(LOOP_CHUNK / (4 * D4 + WG_STREAM)));
+  let nseg = Math.max(1, Math.min(Math.ceil(WG_TARGET / Math.max(gx, 1)), steps), Math.ceil(steps / maxSteps));
+  const seg = Math.ceil(steps / nseg);
+  nseg = Math.ceil(steps / seg);
+  return { gx, nseg, seg };
+}
+
+/** forward_wg over (64-row tiles × column segments), then forward_merge of the segments. */
+function forwardWg(op: string, p: Plan, pr: Prepped, loss: Tensor, lse: Tensor): void {
+  const { e, N, M } = p;
+  const s = wgSegments(N, M, p.D4);
+  const part = Tensor.empty([s.nseg, N, 4], 'f32', e);
+  const common = { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op) };
+  e.stream.dispatch(e.kernels.get('infonce_wg', 'forward_wg', p.constants), { ...common, fpart: part.binding(op) }, tileParams(p, s), [s.gx, s.nseg]);
+  e.stream.dispatch(
+    e.kernels.get('infonce_wg', 'forward_merge', p.constants),
+    { fpart_in: part.binding(op), loss: loss.binding(op), lse_out: lse.binding(op) },
+    tileParams(p, s),
+    e.grid(Math.ceil(N / WG)),
+  );
+  part.dispose();
+}
+
+function backwardWg(op: string, p: Plan, rowsPass: boolean, common: Record<string, BufferBinding>, xhat: Tensor, info: Tensor): Tensor {
+  const { N, M, D4 } = p;
+  const s = rowsPass ? wgSegments(N, M, D4) : wgSegments(M, N, D4);
+  return backwardSegments(op, p, 'infonce_wg', rowsPass ? 'backward_rows_wg' : 'backward_cols_wg', rowsPass, s, common, xhat, info);
 }
 
 /**
@@ -366,8 +449,9 @@ export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOption
     const ins = bindInputs([anchors, candidates, opts.positives, opts.logQ, opts.anchorIds, opts.candidateIds]);
     const [a, c, pos, logQ, aIds, cIds] = ins.ts;
     const pr = prep(op, p, a!, c!, pos, logQ, aIds, cIds);
-    if (useTiled(p)) {
-      forwardTiled(op, p, pr, loss, lse);
+    const path = kernelPath(p);
+    if (path !== 'rows') {
+      (path === 'workgroup' ? forwardWg : forwardTiled)(op, p, pr, loss, lse);
       pr.dispose();
       ins.release();
     } else {
@@ -398,9 +482,11 @@ export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOption
       const [a, c, pos, logQ, aIds, cIds, gb] = ins.ts;
       const pr = prep(op, p, a!, c!, pos, logQ, aIds, cIds);
       const common = { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op), g: gb!.binding(op), lse: sl.binding(op) };
-      if (useTiled(p)) {
-        const da = anchors.requiresGrad ? backwardTiled(op, p, 'backward_rows_tiled', common, pr.ahat, pr.rinfo) : null;
-        const dc = candidates.requiresGrad ? backwardTiled(op, p, 'backward_cols_tiled', common, pr.chat, pr.cinfo) : null;
+      const path = kernelPath(p);
+      if (path !== 'rows') {
+        const bw = path === 'workgroup' ? backwardWg : backwardTiled;
+        const da = anchors.requiresGrad ? bw(op, p, true, common, pr.ahat, pr.rinfo) : null;
+        const dc = candidates.requiresGrad ? bw(op, p, false, common, pr.chat, pr.cinfo) : null;
         pr.dispose();
         ins.release();
         return [da, dc];
