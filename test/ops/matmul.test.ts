@@ -119,6 +119,31 @@ describe('transposed operands are read in place', () => {
   });
 });
 
+// Few output tiles and a long K (a weight gradient over every row of a batch): gemm cuts K into slices
+// (one batched dispatch, one for a shorter last slice) and column_sum adds them in order.
+describe('split-K products', () => {
+  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+    const [M, K, N] = [5, 1301, 7];
+    const label = `${ta ? 'Aᵀ' : 'A'}·${tb ? 'Bᵀ' : 'B'} ${M}×${K}×${N}`;
+    it(label, async () => {
+      const f = ([x, y]: Tensor[]) => ops.matmul(ta ? ops.T(x) : x, tb ? ops.T(y) : y);
+      await checkMatmul(randn([M, K], 15), randn([K, N], 16), f, [ta ? transposeNd : id, tb ? transposeNd : id], label);
+    });
+  }
+
+  it('is split: slices, a shorter last slice and the sum are three dispatches, and repeat bit for bit', async () => {
+    const e = engine();
+    const a = toGpu(randn([6, 1301], 17));
+    const b = toGpu(randn([1301, 3], 18));
+    const before = e.stream.dispatchCount;
+    const c1 = ops.matmul(a, b);
+    expect(e.stream.dispatchCount - before).toBe(3);
+    const c2 = ops.matmul(a, b);
+    expect(Array.from(await c1.data())).toEqual(Array.from(await c2.data()));
+    for (const t of [a, b, c1, c2]) t.dispose();
+  });
+});
+
 describe('batched matmul (B = 3)', () => {
   for (const [M, K, N] of [[7, 33, 5], [36, 20, 44], [257, 7, 33]] as const) {
     it(`[3,${M},${K}]·[3,${K},${N}]`, async () => {
@@ -298,6 +323,10 @@ for (const [name, cfg] of otherConfigs) {
       await checkMatmul(randn([257, 7], 71), randn([7, 33], 72), mm, [id, id], `${name} 257×7×33`);
       const f = ([x, y]: Tensor[]) => ops.matmul(ops.T(x), ops.T(y));
       await checkMatmul(randn([36, 20], 73), randn([20, 44], 74), f, [transposeNd, transposeNd], `${name} Aᵀ·Bᵀ`);
+    });
+    it('split-K Aᵀ·B 9×1301×6 (a weight gradient shape)', async () => {
+      const f = ([x, y]: Tensor[]) => ops.matmul(ops.T(x), y);
+      await checkMatmul(randn([9, 1301], 81), randn([1301, 6], 82), f, [transposeNd, id], `${name} split-K`);
     });
     it('shared weight [3,33,7]·[7,65] and linear + bias + tanh', async () => {
       await checkMatmul(randn([3, 33, 7], 75), randn([7, 65], 76), mm, [id, id], `${name} shared weight`);

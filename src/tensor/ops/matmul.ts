@@ -152,54 +152,106 @@ function vec4Aligned(m: Mat): boolean {
 
 /**
  * out[z] = epilogue(A[z]·B[z]) for z < batch into the contiguous `out` ([batch, M, N] elements).
- * A is [M, K], B is [K, N]; an operand with batch 1 is broadcast.
+ * A is [M, K], B is [K, N]; an operand with batch 1 is broadcast. A product with few output tiles and
+ * a long K (a weight gradient Xᵀ·dY over every row of a batch) is split along K (splitK).
  */
 function gemm(op: string, e: Engine, A: Mat, B: Mat, batch: number, out: Tensor, bias: Tensor | null = null, act = 0): void {
   const M = A.rows;
   const K = A.cols;
   const N = B.cols;
   if (M === 0 || N === 0 || batch === 0) return;
-  const cfg = matmulConfig(e);
-  const common = { TRANS_A: A.trans, TRANS_B: B.trans, VEC_A: vec4Aligned(A), VEC_B: vec4Aligned(B), HAS_BIAS: !!bias, ACT: act };
-  let kernel;
-  let rowsPerWg: number;
-  let colsPerWg: number;
-  if (cfg.variant === 'register') {
-    kernel = e.kernels.get('matmul', 'matmul_rb', { ...common, RB_WG_X: cfg.wgX, RB_WG_Y: cfg.wgY, TM: cfg.tm, TN: cfg.tn });
-    rowsPerWg = cfg.wgY * cfg.tm;
-    colsPerWg = cfg.wgX * cfg.tn;
-  } else {
-    kernel = e.kernels.get('matmul', 'matmul_tiled', { ...common, TL_WG: cfg.wg, TL_R: cfg.r, TL_BK: cfg.bk });
-    rowsPerWg = colsPerWg = cfg.wg * cfg.r;
+  const k = gemmKernel(e, A, B, !!bias, act);
+  const gx = Math.ceil(N / k.colsPerWg);
+  const gy = Math.ceil(M / k.rowsPerWg);
+  const splits = batch === 1 && !bias && act === 0 ? splitK(e, gx * gy, K) : 1;
+  if (splits > 1) {
+    gemmSplitK(op, e, A, B, out, splits);
+    return;
   }
+  gemmDispatch(op, e, k, A, B, batch, out, bias, K, A.batch === 1 ? 0 : A.bstride, B.batch === 1 ? 0 : B.bstride, 0);
+}
+
+interface GemmKernel {
+  kernel: ReturnType<Engine['kernels']['get']>;
+  rowsPerWg: number;
+  colsPerWg: number;
+}
+
+function gemmKernel(e: Engine, A: Mat, B: Mat, hasBias: boolean, act: number): GemmKernel {
+  const cfg = matmulConfig(e);
+  const common = { TRANS_A: A.trans, TRANS_B: B.trans, VEC_A: vec4Aligned(A), VEC_B: vec4Aligned(B), HAS_BIAS: hasBias, ACT: act };
+  if (cfg.variant === 'register') {
+    return { kernel: e.kernels.get('matmul', 'matmul_rb', { ...common, RB_WG_X: cfg.wgX, RB_WG_Y: cfg.wgY, TM: cfg.tm, TN: cfg.tn }), rowsPerWg: cfg.wgY * cfg.tm, colsPerWg: cfg.wgX * cfg.tn };
+  }
+  const t = cfg.wg * cfg.r;
+  return { kernel: e.kernels.get('matmul', 'matmul_tiled', { ...common, TL_WG: cfg.wg, TL_R: cfg.r, TL_BK: cfg.bk }), rowsPerWg: t, colsPerWg: t };
+}
+
+/** Batches batch0 … batch0 + batch − 1 of the product, K deep, batch z reading A and B at z·stride. */
+function gemmDispatch(op: string, e: Engine, k: GemmKernel, A: Mat, B: Mat, batch: number, out: Tensor, bias: Tensor | null, K: number, strideA: number, strideB: number, batch0: number): void {
+  const M = A.rows;
+  const N = B.cols;
   const biasBinding = bias ? bias.binding(op) : { buffer: A.src.storage.buffer, offset: 0, size: 4 };
   const buffers = { a: wholeBuffer(A.src), b: wholeBuffer(B.src), bias: biasBinding, c: out.binding(op) };
   const maxWg = e.device.limits.maxComputeWorkgroupsPerDimension;
-  const gx = Math.ceil(N / colsPerWg);
+  const gx = Math.ceil(N / k.colsPerWg);
   if (gx > maxWg) throw new ShapeError(op, `N = ${N} columns need ${gx} workgroups, more than this device's ${maxWg}`);
-  const gy = Math.ceil(M / rowsPerWg);
-  const params = {
-    m: M,
-    n: N,
-    k: K,
-    lda: A.ld,
-    ldb: B.ld,
-    off_a: A.off,
-    off_b: B.off,
-    stride_a: A.batch === 1 ? 0 : A.bstride,
-    stride_b: B.batch === 1 ? 0 : B.bstride,
-  };
+  const gy = Math.ceil(M / k.rowsPerWg);
+  const params = { m: M, n: N, k: K, lda: A.ld, ldb: B.ld, off_a: A.off, off_b: B.off, stride_a: strideA, stride_b: strideB };
   // Grids beyond maxComputeWorkgroupsPerDimension along M or the batch: several dispatches.
   for (let y0 = 0; y0 < gy; y0 += maxWg) {
     for (let z0 = 0; z0 < batch; z0 += maxWg) {
-      e.stream.dispatch(kernel, buffers, { ...params, row0: y0 * rowsPerWg, batch0: z0 }, [gx, Math.min(maxWg, gy - y0), Math.min(maxWg, batch - z0)]);
+      e.stream.dispatch(k.kernel, buffers, { ...params, row0: y0 * k.rowsPerWg, batch0: batch0 + z0 }, [gx, Math.min(maxWg, gy - y0), Math.min(maxWg, batch - z0)]);
     }
   }
 }
 
+/**
+ * Workgroups a product should spread over: a real GPU needs hundreds (an H100 has 132 SMs), a CPU
+ * adapter a few per core. Measured on an H100 (Dawn/Vulkan): SAL's forward+backward at L = 800 spent
+ * 96 of 146 ms in 39 matmuls, most of it in the weight gradients Xᵀ·dY ([64, 51200]·[51200, 64]): one
+ * 64×64 output tile, so one workgroup ran the whole 51200-deep sum. On llvmpipe the same product ran
+ * on one of the two cores.
+ */
+const SPLITK_TARGET = { hardware: 256, software: 8 };
+/** The shortest K slice worth a workgroup of its own (and the K below which nothing is split). */
+const SPLITK_MIN_CHUNK = 256;
+
+/** Into how many K slices to cut a product of `tiles` output tiles and depth K (1: do not split). */
+function splitK(e: Engine, tiles: number, K: number): number {
+  const target = e.gpu.software ? SPLITK_TARGET.software : SPLITK_TARGET.hardware;
+  if (tiles * 2 > target) return 1;
+  return Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(K / SPLITK_MIN_CHUNK)));
+}
+
+/**
+ * A·B as `splits` products over consecutive K slices (one batched dispatch with the slices as its
+ * batch, plus one for a shorter last slice), summed in slice order by column_sum: deterministic.
+ */
+function gemmSplitK(op: string, e: Engine, A: Mat, B: Mat, out: Tensor, splits: number): void {
+  const M = A.rows;
+  const K = A.cols;
+  const N = B.cols;
+  // Slices of a multiple of 4 keep the operands' vec4 alignment (VEC_A / VEC_B) in every slice.
+  const chunk = Math.ceil(K / splits / 4) * 4;
+  const full = Math.floor(K / chunk);
+  const rest = K - full * chunk;
+  // Moving k by one: +1 element in a row of A (+ld if A is read transposed), +ld in B (+1 transposed).
+  const stepA = A.trans ? A.ld : 1;
+  const stepB = B.trans ? 1 : B.ld;
+  const parts = Tensor.empty([full + (rest ? 1 : 0), M, N], 'f32', e);
+  const Ak = { ...A, cols: chunk, bstride: chunk * stepA };
+  const Bk = { ...B, rows: chunk, bstride: chunk * stepB };
+  const k = gemmKernel(e, Ak, Bk, false, 0);
+  gemmDispatch(op, e, k, Ak, Bk, full, parts, null, chunk, chunk * stepA, chunk * stepB, 0);
+  if (rest) gemmDispatch(op, e, k, Ak, Bk, 1, parts, null, rest, chunk * stepA, chunk * stepB, full);
+  columnSum(e, parts, parts.shape[0], M * N, out.shape, out);
+  parts.dispose();
+}
+
 /** out[j] = Σ_r x[r, j] for x holding [rows, cols] contiguous elements (deterministic). */
-function columnSum(e: Engine, x: Tensor, rows: number, cols: number, outShape: readonly number[]): Tensor {
-  const out = Tensor.empty(outShape, 'f32', e);
+function columnSum(e: Engine, x: Tensor, rows: number, cols: number, outShape: readonly number[], into?: Tensor): Tensor {
+  const out = into ?? Tensor.empty(outShape, 'f32', e);
   // ≤ 32768 rows per dispatch: llvmpipe stops a thread's loops after 65535 iterations, silently.
   const CHUNK = 32768;
   for (let r0 = 0; r0 < rows || r0 === 0; r0 += CHUNK) {
