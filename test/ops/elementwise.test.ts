@@ -114,3 +114,35 @@ describe('binary ops with broadcasting', () => {
     });
   }
 });
+
+describe('add/sub backward passes the gradient through where an operand was not broadcast', () => {
+  it('a + b, a − b, x + x and a broadcast b: values, and no kernel for the pass-throughs', async () => {
+    const { engine } = await import('../../src/gpu/engine.ts');
+    const e = engine();
+    const an = randn([7, 33], 31);
+    const bn = randn([7, 33], 32);
+    const gn = randn([7, 33], 33);
+    const a = ops.tensor(an.data, an.shape, { requiresGrad: true });
+    const b = ops.tensor(bn.data, bn.shape, { requiresGrad: true });
+    const row = ops.tensor(randn([33], 34).data, [33], { requiresGrad: true });
+    const g = ops.tensor(gn.data, gn.shape);
+    const y = ops.tidy(() => ops.add(ops.add(a, b), ops.sub(a, ops.add(a, row))));
+    const before = e.stream.dispatchCount;
+    y.backward(g);
+    // Kernels: sub's −g for its b, row's sum over the broadcast rows, and the sums of gradients that
+    // reach a from three paths; the four same-shape pass-throughs launch nothing.
+    const launched = e.stream.dispatchCount - before;
+    // y = (a + b) + (a − (a + row)) = a + b − row: da = g, db = g, drow = −Σ_rows g.
+    expectClose(await a.grad!.data(), gn.data, { rtol: 1e-6, atol: 1e-6 }, 'da');
+    expectClose(await b.grad!.data(), gn.data, { rtol: 0, atol: 0 }, 'db (the gradient itself)');
+    const drow = new Float64Array(33);
+    for (let i = 0; i < 7; i++) for (let j = 0; j < 33; j++) drow[j] -= gn.data[i * 33 + j];
+    expectClose(await row.grad!.data(), drow, { rtol: 1e-5, atol: 1e-6 }, 'drow');
+    expect(launched).toBeLessThanOrEqual(5);
+    const x = ops.tensor(an.data, an.shape, { requiresGrad: true });
+    const z = ops.add(x, x);
+    z.backward(g);
+    expectClose(await x.grad!.data(), gn.data.map((v) => 2 * v), { rtol: 1e-6, atol: 0 }, 'd(x + x)');
+    for (const t of [a.grad!, b.grad!, row.grad!, x.grad!, a, b, row, g, y, x, z]) t.dispose();
+  });
+});
