@@ -45,6 +45,8 @@ struct Params {
   ksel: u32,    // MODE 2: selected blocks per query
   scale: f32,
   npad: u32,    // MODE 2 backward: inverse-index pairs (a power of two ≥ nq·ksel)
+  window_long: u32,  // MODE 0: the window of sequences longer than long_after items (SAL's paper rule)
+  long_after: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -72,6 +74,11 @@ fn seq_len(b: u32) -> i32 {
   return clamp(lens[b], 0, i32(p.lmax));
 }
 
+// MODE 0: sequence b's window (0 = full causal): window_long if its length exceeds long_after.
+fn window_of(b: u32) -> i32 {
+  return i32(select(p.window, p.window_long, lens[b] > i32(p.long_after)));
+}
+
 // Position of query row qi of sequence b, or −1 for padding.
 fn query_pos(len: i32, qi: u32) -> i32 {
   if (LAST_ONLY) { return len - 1; }
@@ -87,7 +94,8 @@ fn segment(row: u32, t: i32, s: u32) -> vec2i {
   let bs = i32(p.bs);
   if (MODE == 0u) {
     var lo = 0;
-    if (p.window > 0u) { lo = max(0, t - i32(p.window) + 1); }
+    let w = window_of(row / p.lq);
+    if (w > 0) { lo = max(0, t - w + 1); }
     return vec2i(lo, t + 1);
   }
   if (MODE == 1u) {
@@ -381,7 +389,10 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   dkv_begin(kbase, vbase, &kr, &vr, &gk, &gv);
   var ta = j;
   var tb = len - 1;
-  if (MODE == 0u && p.window > 0u) { tb = min(tb, j + i32(p.window) - 1); }
+  if (MODE == 0u) {
+    let w = window_of(b);
+    if (w > 0) { tb = min(tb, j + w - 1); }
+  }
   if (MODE == 1u) { ta = (j + 1) * bs; }
   if (LAST_ONLY) { ta = max(ta, len - 1); }
   for (var t = ta; t <= tb; t++) {

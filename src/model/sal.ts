@@ -13,13 +13,13 @@
 //   combination keeps the user vector on the scale of the branch outputs.
 // - Every branch has its own Q/K/V projections, as in the paper (W^Q_w, W^K_b, …).
 // - W follows the paper's rule per sequence (8 if the history is longer than 30 items, else 4) unless
-//   `window` fixes it: we compute both window widths and pick per sequence, which costs one extra
-//   window pass (W ≤ 8, cheap) and keeps the kernel's window a plain scalar.
+//   `window` fixes it: the window kernel picks W per sequence from its length (causalAttention's
+//   longWindow). It used to run both widths and mix them: one more attention pass and three
+//   [B, L, d] elementwise passes each way.
 
 import type { Tensor } from '../tensor/tensor.ts';
 import { tensor, zeros } from '../tensor/ops/creation.ts';
 import { reshape, concat } from '../tensor/ops/layout.ts';
-import { add, mul, sub } from '../tensor/ops/binary.ts';
 import { linear } from '../tensor/ops/matmul.ts';
 import { gatherRows, indexTensor } from '../tensor/ops/gather.ts';
 import { causalAttention, blockAttention, blockAttentionSelect, selectBlocks, selectiveAttention } from '../tensor/ops/attention.ts';
@@ -104,7 +104,7 @@ export class SAL {
       const on = this.on;
 
       const branches: Tensor[] = [];
-      if (on.short) branches.push(this.shortTerm(h, hq, len, lengths, lastOnly));
+      if (on.short) branches.push(this.shortTerm(h, hq, len, lastOnly));
 
       if (on.long || on.core) {
         const blocks = this.blockEmbeddings(h);
@@ -177,21 +177,14 @@ export class SAL {
     }
   }
 
-  private shortTerm(h: Tensor, hq: Tensor, len: Tensor, lengths: Int32Array, lastOnly: boolean): Tensor {
+  private shortTerm(h: Tensor, hq: Tensor, len: Tensor, lastOnly: boolean): Tensor {
     const q = linear(hq, this.window.q);
     const k = linear(h, this.window.k);
     const v = linear(h, this.window.v);
     const w = this.cfg.window;
     if (w !== 'paper') return causalAttention(q, k, v, len, { window: w, lastOnly });
     // Paper rule per sequence: W = 8 when the history is longer than 30 items, else 4.
-    const long = Array.from(lengths, (n) => (n > 30 ? 1 : 0));
-    if (long.every((x) => !x)) return causalAttention(q, k, v, len, { window: 4, lastOnly });
-    if (long.every((x) => x)) return causalAttention(q, k, v, len, { window: 8, lastOnly });
-    const z4 = causalAttention(q, k, v, len, { window: 4, lastOnly });
-    const z8 = causalAttention(q, k, v, len, { window: 8, lastOnly });
-    const m = tensor(long, [long.length, 1, 1], { engine: h.engine });
-    // z4 + m·(z8 − z4)
-    return add(z4, mul(m, sub(z8, z4)));
+    return causalAttention(q, k, v, len, { window: 4, longWindow: { window: 8, longerThan: 30 }, lastOnly });
   }
 
   dispose(): void {

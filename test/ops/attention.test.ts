@@ -65,6 +65,41 @@ describe('causalAttention', () => {
   }
 });
 
+describe('causalAttention with a per-sequence window (longWindow, SAL\'s paper rule)', () => {
+  // Sequences are independent, so each one must equal, bit for bit, the fixed-window op with its own
+  // W (window 4 and 8 are checked against the float64 reference above). Lengths 37 and 31 are longer
+  // than 30 (W = 8), 30 and 20 are not (W = 4).
+  for (const lastOnly of [false, true]) {
+    it(`lengths 37, 30, 31, 20 → W 8, 4, 8, 4${lastOnly ? ' lastOnly' : ''}`, async () => {
+      const L = 37;
+      const d = 33;
+      const lens = [37, 30, 31, 20];
+      const nb = lens.length;
+      const Lq = lastOnly ? 1 : L;
+      const x = { q: randn([nb, Lq, d], 91), k: randn([nb, L, d], 92), v: randn([nb, L, d], 93), w: randn([nb, Lq, d], 94) };
+      const lengths = i32(lens, [nb]);
+      try {
+        const run = (opts: ops.CausalAttentionOptions) => gpuGrads(([q, k, v]) => ops.causalAttention(q, k, v, lengths, { ...opts, lastOnly }), [x.q, x.k, x.v], x.w);
+        const mixed = await run({ window: 4, longWindow: { window: 8, longerThan: 30 } });
+        const w4 = await run({ window: 4 });
+        const w8 = await run({ window: 8 });
+        lens.forEach((n, b) => {
+          const want = n > 30 ? w8 : w4;
+          const rows = (t: Nd, r: number) => Array.from(t.data.slice(b * r * d, (b + 1) * r * d));
+          expect(rows(mixed.out, Lq), `sequence ${b} forward`).toEqual(rows(want.out, Lq));
+          expect(rows(mixed.grads[0], Lq), `sequence ${b} dq`).toEqual(rows(want.grads[0], Lq));
+          expect(rows(mixed.grads[1], L), `sequence ${b} dk`).toEqual(rows(want.grads[1], L));
+          expect(rows(mixed.grads[2], L), `sequence ${b} dv`).toEqual(rows(want.grads[2], L));
+        });
+        // The two fixed windows really differ on the long sequences (the test can tell them apart).
+        expect(Array.from(w4.out.data.slice(0, Lq * d))).not.toEqual(Array.from(w8.out.data.slice(0, Lq * d)));
+      } finally {
+        lengths.dispose();
+      }
+    });
+  }
+});
+
 describe('blockAttention', () => {
   for (const L of [1, 7, 33, 50]) {
     for (const d of [5, 33]) {

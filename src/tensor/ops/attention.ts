@@ -69,6 +69,11 @@ const REG_MAX_DIM = 64;
 export interface CausalAttentionOptions {
   /** W > 0: keys max(0, t−W+1) … t (the W most recent items up to and including t). 0/undefined: all j ≤ t. */
   window?: number;
+  /**
+   * Sequences longer than `longerThan` items use `window` instead of the one above (0: all j ≤ t):
+   * SAL's rule (paper §3.2.1: W = 8 above 30 items, else 4) in one pass instead of two.
+   */
+  longWindow?: { window: number; longerThan: number };
   /** Only the query t = len − 1 (q is [B, 1, d]). */
   lastOnly?: boolean;
 }
@@ -129,6 +134,9 @@ interface Launch {
   rows: number;
   lmax: number;
   window: number;
+  /** MODE 0: sequences longer than longAfter items take windowLong. */
+  windowLong: number;
+  longAfter: number;
   bs: number;
   ksel: number;
 }
@@ -146,7 +154,7 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
   const constants = { WG, MODE: L.mode, LAST_ONLY: L.lastOnly, REG, D4: REG ? Math.ceil(d / 4) : 1, ALIGNED: REG && d % 4 === 0 };
   // Selective backward's inverse index: one pair per selection entry, padded to a power of two for the sort.
   const npad = sel ? nextPow2(nq * L.ksel) : 0;
-  const params = { nq, lq: Lq, nkeys, rows: L.rows, d, lmax: L.lmax, window: L.window, bs: L.bs, ksel: L.ksel, scale: 1 / Math.sqrt(d), npad };
+  const params = { nq, lq: Lq, nkeys, rows: L.rows, d, lmax: L.lmax, window: L.window, window_long: L.windowLong, long_after: L.longAfter, bs: L.bs, ksel: L.ksel, scale: 1 / Math.sqrt(d), npad };
   const launch = (entry: string, buffers: Record<string, GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number }>, n: number) => {
     if (n === 0) return;
     e.stream.dispatch(e.kernels.get('sparse_attention', entry, constants), buffers, params, e.grid(Math.ceil(n / WG)));
@@ -223,7 +231,10 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, lengths: Tensor
   checkQuery(op, q, lengths, lastOnly);
   const L = checkKV(op, q, k, v, lastOnly ? null : q.shape[1], 'k');
   const window = posInt(op, 'window', opts.window ?? 0, 0);
-  return attend(op, q, k, v, lengths, null, { mode: MODE.causal, lastOnly, rows: L, lmax: L, window, bs: 1, ksel: 0 });
+  const lw = opts.longWindow;
+  const windowLong = lw ? posInt(op, 'longWindow.window', lw.window, 0) : window;
+  const longAfter = lw ? posInt(op, 'longWindow.longerThan', lw.longerThan, 0) : 0;
+  return attend(op, q, k, v, lengths, null, { mode: MODE.causal, lastOnly, rows: L, lmax: L, window, windowLong, longAfter, bs: 1, ksel: 0 });
 }
 
 function blockCount(op: string, q: Tensor, kb: Tensor, bs: number, lastOnly: boolean): number {
@@ -248,7 +259,7 @@ export function blockAttention(q: Tensor, kb: Tensor, vb: Tensor, lengths: Tenso
   const nb = blockCount(op, q, kb, bs, lastOnly);
   const lmax = lastOnly ? nb * bs : q.shape[1];
   if (!lastOnly && q.shape[0] > 0) return blockAttentionMM(op, q, kb, vb, lengths, bs, 0).out;
-  return attend(op, q, kb, vb, lengths, null, { mode: MODE.block, lastOnly, rows: nb, lmax, window: 0, bs, ksel: 0 });
+  return attend(op, q, kb, vb, lengths, null, { mode: MODE.block, lastOnly, rows: nb, lmax, window: 0, windowLong: 0, longAfter: 0, bs, ksel: 0 });
 }
 
 /**
@@ -267,7 +278,7 @@ function blockAttentionMM(op: string, q: Tensor, kb: Tensor, vb: Tensor, lengths
   const [B, L, d] = q.shape;
   const nb = kb.shape[1];
   const WG = wgOf(e);
-  const params = { nq: B * L, lq: L, nkeys: B * nb, rows: nb, d, lmax: L, window: 0, bs, ksel: kSel, scale: 1 / Math.sqrt(d), npad: 0 };
+  const params = { nq: B * L, lq: L, nkeys: B * nb, rows: nb, d, lmax: L, window: 0, window_long: 0, long_after: 0, bs, ksel: kSel, scale: 1 / Math.sqrt(d), npad: 0 };
   const constants = { WG, MODE: MODE.block, LAST_ONLY: false, REG: false, D4: 1, KSEL: kSel };
   const grid = e.grid(Math.ceil((B * L) / WG));
   const r = tidy((): Tensor[] => {
@@ -377,5 +388,5 @@ export function selectiveAttention(q: Tensor, k: Tensor, v: Tensor, selected: Te
   if (selected.rank !== 3 || selected.shape[0] !== B || selected.shape[1] !== Lq || selected.shape[2] < 1) {
     throw new ShapeError(op, `selected must be [${B}, ${Lq}, kSel] for q ${fmt(q.shape)}, got ${fmt(selected.shape)}`);
   }
-  return attend(op, q, k, v, lengths, selected, { mode: MODE.selective, lastOnly, rows: L, lmax: L, window: 0, bs, ksel: selected.shape[2] });
+  return attend(op, q, k, v, lengths, selected, { mode: MODE.selective, lastOnly, rows: L, lmax: L, window: 0, windowLong: 0, longAfter: 0, bs, ksel: selected.shape[2] });
 }
