@@ -343,13 +343,17 @@ function tileParams(p: Plan, s: Segs): Record<string, number> {
 
 /** forward_tiled over (row groups × column segments), then forward_merge per row. */
 function forwardTiled(op: string, p: Plan, pr: Prepped, loss: Tensor, lse: Tensor): void {
-  const { e, N, M } = p;
-  const s = segments(N, M, p.D4);
+  forwardSegments(op, p, tiledShader(p), 'forward_tiled', segments(p.N, p.M, p.D4), pr, loss, lse);
+}
+
+/** (max, Σexp, s_pos) partials of every column segment by `entry` on grid [gx, nseg], then forward_merge per row. */
+function forwardSegments(op: string, p: Plan, shader: string, entry: string, s: Segs, pr: Prepped, loss: Tensor, lse: Tensor): void {
+  const { e, N } = p;
   const part = Tensor.empty([s.nseg, N, 4], 'f32', e);
   const common = { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op) };
-  e.stream.dispatch(e.kernels.get(tiledShader(p), 'forward_tiled', p.constants), { ...common, fpart: part.binding(op) }, tileParams(p, s), [s.gx, s.nseg]);
+  e.stream.dispatch(e.kernels.get(shader, entry, p.constants), { ...common, fpart: part.binding(op) }, tileParams(p, s), [s.gx, s.nseg]);
   e.stream.dispatch(
-    e.kernels.get(tiledShader(p), 'forward_merge', p.constants),
+    e.kernels.get(shader, 'forward_merge', p.constants),
     { fpart_in: part.binding(op), loss: loss.binding(op), lse_out: lse.binding(op) },
     tileParams(p, s),
     e.grid(Math.ceil(N / WG)),
@@ -411,18 +415,7 @@ function wgSegments(own: number, other: number, D4: number): Segs {
 
 /** forward_wg over (64-row tiles × column segments), then forward_merge of the segments. */
 function forwardWg(op: string, p: Plan, pr: Prepped, loss: Tensor, lse: Tensor): void {
-  const { e, N, M } = p;
-  const s = wgSegments(N, M, p.D4);
-  const part = Tensor.empty([s.nseg, N, 4], 'f32', e);
-  const common = { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op) };
-  e.stream.dispatch(e.kernels.get('infonce_wg', 'forward_wg', p.constants), { ...common, fpart: part.binding(op) }, tileParams(p, s), [s.gx, s.nseg]);
-  e.stream.dispatch(
-    e.kernels.get('infonce_wg', 'forward_merge', p.constants),
-    { fpart_in: part.binding(op), loss: loss.binding(op), lse_out: lse.binding(op) },
-    tileParams(p, s),
-    e.grid(Math.ceil(N / WG)),
-  );
-  part.dispose();
+  forwardSegments(op, p, 'infonce_wg', 'forward_wg', wgSegments(p.N, p.M, p.D4), pr, loss, lse);
 }
 
 function backwardWg(op: string, p: Plan, rowsPass: boolean, common: Record<string, BufferBinding>, xhat: Tensor, info: Tensor): Tensor {
