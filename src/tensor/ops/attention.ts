@@ -233,7 +233,8 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, lengths: Tensor
   const window = posInt(op, 'window', opts.window ?? 0, 0);
   const lw = opts.longWindow;
   const windowLong = lw ? posInt(op, 'longWindow.window', lw.window, 0) : window;
-  const longAfter = lw ? posInt(op, 'longWindow.longerThan', lw.longerThan, 0) : 0;
+  // Lengths are i32: a threshold at or past 2³¹ − 1 means no sequence is long (the kernel compares as i32).
+  const longAfter = lw ? Math.min(posInt(op, 'longWindow.longerThan', lw.longerThan, 0), 0x7fffffff) : 0;
   return attend(op, q, k, v, lengths, null, { mode: MODE.causal, lastOnly, rows: L, lmax: L, window, windowLong, longAfter, bs: 1, ksel: 0 });
 }
 
