@@ -433,6 +433,8 @@ describe('argument checks', () => {
       expect(() => ops.blockAttention(q, k, k, l, { blockSize: 2 })).toThrow(/blockAttention: .*nb = ⌈L\/bs⌉/);
       expect(() => ops.selectBlocks(q, ops.zeros([2, 3, 4]), l, { blockSize: 2, k: 33 })).toThrow(/selectBlocks: k = 33/);
       expect(() => ops.causalAttention(q, q, q, l, { lastOnly: true })).toThrow(/lastOnly needs q \[B, 1, d\]/);
+      expect(() => ops.causalAttention(q, q, q, l, { window: 4, longWindow: { window: -1, longerThan: 30 } })).toThrow(/causalAttention: longWindow.window must be an integer ≥ 0, got -1/);
+      expect(() => ops.causalAttention(q, q, q, l, { window: 4, longWindow: { window: 8, longerThan: 2.5 } })).toThrow(/causalAttention: longWindow.longerThan must be an integer ≥ 0, got 2.5/);
     });
   });
 });
