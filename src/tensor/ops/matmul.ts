@@ -160,15 +160,19 @@ function gemm(op: string, e: Engine, A: Mat, B: Mat, batch: number, out: Tensor,
   const K = A.cols;
   const N = B.cols;
   if (M === 0 || N === 0 || batch === 0) return;
-  const k = gemmKernel(e, A, B, !!bias, act);
-  const gx = Math.ceil(N / k.colsPerWg);
-  const gy = Math.ceil(M / k.rowsPerWg);
-  const splits = batch === 1 && !bias && act === 0 ? splitK(e, gx * gy, K) : 1;
+  const t = outputTile(matmulConfig(e));
+  const splits = batch === 1 && !bias && act === 0 ? splitK(e, Math.ceil(N / t.cols) * Math.ceil(M / t.rows), K) : 1;
   if (splits > 1) {
     gemmSplitK(op, e, A, B, out, splits);
     return;
   }
-  gemmDispatch(op, e, k, A, B, batch, out, bias, K, A.batch === 1 ? 0 : A.bstride, B.batch === 1 ? 0 : B.bstride, 0);
+  gemmDispatch(op, e, gemmKernel(e, A, B, !!bias, act), A, B, batch, out, bias, K, A.batch === 1 ? 0 : A.bstride, B.batch === 1 ? 0 : B.bstride, 0);
+}
+
+/** Output rows × columns one workgroup computes. */
+function outputTile(cfg: MatmulConfig): { rows: number; cols: number } {
+  if (cfg.variant === 'register') return { rows: cfg.wgY * cfg.tm, cols: cfg.wgX * cfg.tn };
+  return { rows: cfg.wg * cfg.r, cols: cfg.wg * cfg.r };
 }
 
 interface GemmKernel {
@@ -180,11 +184,12 @@ interface GemmKernel {
 function gemmKernel(e: Engine, A: Mat, B: Mat, hasBias: boolean, act: number): GemmKernel {
   const cfg = matmulConfig(e);
   const common = { TRANS_A: A.trans, TRANS_B: B.trans, VEC_A: vec4Aligned(A), VEC_B: vec4Aligned(B), HAS_BIAS: hasBias, ACT: act };
-  if (cfg.variant === 'register') {
-    return { kernel: e.kernels.get('matmul', 'matmul_rb', { ...common, RB_WG_X: cfg.wgX, RB_WG_Y: cfg.wgY, TM: cfg.tm, TN: cfg.tn }), rowsPerWg: cfg.wgY * cfg.tm, colsPerWg: cfg.wgX * cfg.tn };
-  }
-  const t = cfg.wg * cfg.r;
-  return { kernel: e.kernels.get('matmul', 'matmul_tiled', { ...common, TL_WG: cfg.wg, TL_R: cfg.r, TL_BK: cfg.bk }), rowsPerWg: t, colsPerWg: t };
+  const t = outputTile(cfg);
+  const kernel =
+    cfg.variant === 'register'
+      ? e.kernels.get('matmul', 'matmul_rb', { ...common, RB_WG_X: cfg.wgX, RB_WG_Y: cfg.wgY, TM: cfg.tm, TN: cfg.tn })
+      : e.kernels.get('matmul', 'matmul_tiled', { ...common, TL_WG: cfg.wg, TL_R: cfg.r, TL_BK: cfg.bk });
+  return { kernel, rowsPerWg: t.rows, colsPerWg: t.cols };
 }
 
 /** Batches batch0 … batch0 + batch − 1 of the product, K deep, batch z reading A and B at z·stride. */
