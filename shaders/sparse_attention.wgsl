@@ -44,7 +44,6 @@ struct Params {
   bs: u32,      // MODE 1, 2: block size
   ksel: u32,    // MODE 2: selected blocks per query
   scale: f32,
-  npad: u32,    // MODE 2 backward: inverse-index pairs (a power of two ≥ nq·ksel)
   window_long: u32,  // MODE 0: the window of sequences longer than long_after items (SAL's paper rule)
   long_after: u32,
 }
@@ -65,10 +64,10 @@ struct Params {
 @group(0) @binding(11) var<storage, read_write> dkv: array<f32>;
 @group(0) @binding(12) var<storage, read> o_in: array<f32>;
 @group(0) @binding(13) var<storage, read> lse_in: array<f32>;
-// MODE 2 inverse selection index: (b·nb + block, query row) per valid selection entry, sentinel key
-// 0xFFFFFFFF otherwise; sorted (shaders/sort.wgsl) before attn_dkv_sel reads it.
-@group(0) @binding(14) var<storage, read_write> sel_pairs: array<vec2u>;
-@group(0) @binding(15) var<storage, read> sel_inv: array<vec2u>;
+// MODE 2 inverse selection index (attn_inv_count / attn_inv_fill below): B·nb counts, then the rows.
+// (Not named `inv`: wgsl_reflect would take attn_forward's local `inv` for it and bind it there.)
+@group(0) @binding(14) var<storage, read_write> sel_index: array<u32>;
+@group(0) @binding(15) var<storage, read> sel_index_in: array<u32>;
 
 fn seq_len(b: u32) -> i32 {
   return clamp(lens[b], 0, i32(p.lmax));
@@ -402,48 +401,68 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   dkv_store(kbase, vbase, &gk, &gv);
 }
 
-// One pair per selection entry (thread i < npad): the entries attn_dkv_sel must visit — a valid block
-// (≥ 0) visible to a real query ((blk+1)·bs ≤ t) — keyed by (sequence, block); everything else,
-// including the power-of-two padding, gets the sentinel key that sorts last.
+// MODE 2 inverse selection index, built in two passes of one thread per (sequence b, block c) — no
+// sort, no atomics. A query t can select c only once c has ended ((c+1)·bs ≤ t), so the thread scans
+// t ∈ [(c+1)·bs, len) and each of t's ksel entries:
+//   attn_inv_count: sel_index[b·nb + c] = how many entries name c;
+//   attn_inv_fill:  writes those entries' query rows, in ascending t, into c's run of sequence b's
+//                   region (lq·ksel slots starting at B·nb + b·lq·ksel; runs in block order, so a
+//                   run starts after the counts of the sequence's earlier blocks).
+// This replaced a bitonic sort of (b·nb + c, row) pairs: 37 dispatches → 2 for B = 64, L = 200, k = 4
+// (2^16 pairs); same runs, same order, so the same sums bit for bit.
+fn inv_scan(b: u32, c: i32, fill: bool) -> u32 {
+  let len = seq_len(b);
+  var t = (c + 1) * i32(p.bs);
+  if (LAST_ONLY) { t = max(t, len - 1); }
+  let nb = (p.rows + p.bs - 1u) / p.bs;
+  var at = 0u;
+  if (fill) {
+    at = p.nkeys / p.rows * nb + b * p.lq * p.ksel;
+    for (var cc = 0u; cc < u32(c); cc++) { at += sel_index[b * nb + cc]; }
+  }
+  var n = 0u;
+  for (; t < len; t++) {
+    let row = b * p.lq + select(u32(t), 0u, LAST_ONLY);
+    for (var s = 0u; s < p.ksel; s++) {
+      if (sel[row * p.ksel + s] == c) {
+        if (fill) { sel_index[at + n] = row; }
+        n++;
+      }
+    }
+  }
+  return n;
+}
+
 @compute @workgroup_size(WG)
-fn attn_inv_pairs(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn attn_inv_count(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = thread_index(wid, nwg, lid);
-  if (i >= p.npad) { return; }
-  var pr = vec2u(0xffffffffu, i);
-  if (i < p.nq * p.ksel) {
-    let row = i / p.ksel;
-    let b = row / p.lq;
-    let t = query_pos(seq_len(b), row % p.lq);
-    let blk = sel[i];
-    let nb = (p.rows + p.bs - 1u) / p.bs;
-    if (t >= 0 && blk >= 0 && (blk + 1) * i32(p.bs) <= t) { pr = vec2u(b * nb + u32(blk), row); }
-  }
-  sel_pairs[i] = pr;
+  let nb = (p.rows + p.bs - 1u) / p.bs;
+  if (i >= p.nkeys / p.rows * nb) { return; }
+  sel_index[i] = inv_scan(i / nb, i32(i % nb), false);
 }
 
-// First index in the sorted pairs whose key is ≥ kk.
-fn inv_lower_bound(kk: u32) -> u32 {
-  var lo = 0u;
-  var hi = p.npad;
-  while (lo < hi) {
-    let mid = (lo + hi) / 2u;
-    if (sel_inv[mid].x < kk) { lo = mid + 1u; } else { hi = mid; }
-  }
-  return lo;
+@compute @workgroup_size(WG)
+fn attn_inv_fill(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = thread_index(wid, nwg, lid);
+  let nb = (p.rows + p.bs - 1u) / p.bs;
+  if (i >= p.nkeys / p.rows * nb) { return; }
+  inv_scan(i / nb, i32(i % nb), true);
 }
 
-// MODE 2 dK/dV from the sorted inverse index: key j of block c visits only the queries that selected
-// c (binary search for the run of key b·nb + c), O(L·k·bs) per sequence instead of an O(L²·k) scan
-// of every later query's list. The run is sorted by query row, so the sum runs over ascending t; a
-// block listed m times by one query is m equal adjacent pairs, counted with weight m.
+// MODE 2 dK/dV: key j of block c visits only the queries that selected c (its run of the inverse
+// index), O(L·k·bs) per sequence. Scanning every later query's list here instead made the whole SAL
+// step 1.4× slower at L = 800 on llvmpipe (the scan loop carries the key's register state). The run
+// is in ascending t; a block listed m times by one query is m equal adjacent rows, counted with weight m.
 @compute @workgroup_size(WG)
 fn attn_dkv_sel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let key = thread_index(wid, nwg, lid);
   if (key >= p.nkeys) { return; }
   let b = key / p.rows;
-  let j = key % p.rows;
+  let c = (key % p.rows) / p.bs;
   let nb = (p.rows + p.bs - 1u) / p.bs;
-  let kk = b * nb + j / p.bs;
+  var it = p.nkeys / p.rows * nb + b * p.lq * p.ksel;
+  for (var cc = 0u; cc < c; cc++) { it += sel_index_in[b * nb + cc]; }
+  let end = it + sel_index_in[b * nb + c];
   let kbase = key * p.d;
   let vbase = (p.nkeys + key) * p.d;
   var gk: array<vec4f, RCAP>;
@@ -451,11 +470,10 @@ fn attn_dkv_sel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   var kr: array<vec4f, RCAP>;
   var vr: array<vec4f, RCAP>;
   dkv_begin(kbase, vbase, &kr, &vr, &gk, &gv);
-  var it = inv_lower_bound(kk);
-  while (it < p.npad && sel_inv[it].x == kk) {
-    let row = sel_inv[it].y;
+  while (it < end) {
+    let row = sel_index_in[it];
     var mult = 1.0;
-    while (it + 1u < p.npad && sel_inv[it + 1u].x == kk && sel_inv[it + 1u].y == row) {
+    while (it + 1u < end && sel_index_in[it + 1u] == row) {
       mult += 1.0;
       it++;
     }

@@ -265,8 +265,9 @@ describe('selectiveAttention', () => {
   });
 
   it('long sequences (L=257, inverse selection index over many blocks), bit-identical on repeat', async () => {
-    // dK/dV walks a sorted (block → selecting queries) index here: many queries per block, padding, a
-    // pair count (3·257·4) that is not a power of two; two runs must give the same bits (fixed order).
+    // dK/dV walks the inverse selection index (block → selecting queries, built by attn_inv_count and
+    // attn_inv_fill) here: many queries per block, padding, 33 blocks per sequence with the last one
+    // partial; two runs must give the same bits (fixed order).
     const L = 257;
     const bs = 8;
     const k = 4;
@@ -288,6 +289,15 @@ describe('selectiveAttention', () => {
       expectClose(a.grads[2].data, ref.gv.data, BWD, 'L=257 dv');
       const b2 = await gpuGrads(f, [x.q, x.k, x.v], x.w);
       for (const i of [1, 2]) expect([...b2.grads[i].data]).toEqual([...a.grads[i].data]);
+      // Forward + the index: the index is two dispatches whatever L (the bitonic sort of 4096 pairs it
+      // replaced took 11–22 here, by the adapter's workgroup size).
+      const xs = [x.q, x.k, x.v].map((n) => toGpu(n, true));
+      const e = xs[0].engine;
+      const d0 = e.stream.dispatchCount;
+      const y = f(xs);
+      expect(e.stream.dispatchCount - d0).toBe(1 + 2);
+      y.dispose();
+      xs.forEach((t) => t.dispose());
     } finally {
       selT.dispose();
       lengths.dispose();

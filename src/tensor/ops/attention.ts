@@ -21,9 +21,14 @@
 //
 // Why selective dK/dV walks an inverse index: scanning, for key j, every later query's k selected
 // blocks is O(L²·k) per sequence (B = 64, d = 64, bs = 8, k = 4, fwd+bwd on llvmpipe-GL: 4.0 s at
-// L = 800). Each recorded call sorts (b·nb + block, query row) pairs once (bitonicSortPairs, the
-// deterministic sort of gather.ts) and attn_dkv_sel binary-searches its block's run: O(L·k·bs), 1.45 s
-// at L = 800 (≈ 0.1 s of it the sort of 2^18 pairs), same summation order (ascending t).
+// L = 800; with today's register kernels the same scan inside attn_dkv_sel still made the whole SAL
+// step 1.4× slower at L = 800, 2.2 → 3.1 s). Each recorded call builds the index once, and
+// attn_dkv_sel walks its block's run: O(L·k·bs), same summation order (ascending t). The index used to
+// be (b·nb + block, query row) pairs sorted with bitonicSortPairs: 37 dispatches at B = 64, L = 200.
+// Now one thread per (sequence, block) counts its entries, and a second pass writes them where the
+// sequence's earlier blocks' counts end (attn_inv_count / attn_inv_fill): 2 dispatches. SAL at L = 200
+// went from 131 to 96 dispatches per fwd+bwd step, and the index from ≈ 55 to ≈ 5 ms on llvmpipe
+// (`npm run bench -- attention --profile`).
 //
 // Why accumulators live in registers only up to d = 64 (REG): with q/acc rows in private array<vec4f, 64> indexed in loops bounded by the override ⌈d/4⌉,
 // the first dispatch (pipeline compile) on llvmpipe-GL took 7.3 s (forward) and 31 s (backward) at
@@ -55,7 +60,6 @@ import { Tensor, ShapeError, TensorError, contiguousStrides } from '../tensor.ts
 import { record } from '../tape.ts';
 import { bindable, T as tr } from './layout.ts';
 import { engineOf, assertDType, fmt } from './util.ts';
-import { bitonicSortPairs } from './gather.ts';
 import { matmul } from './matmul.ts';
 import { tidy } from '../scope.ts';
 
@@ -93,11 +97,6 @@ function wgOf(e: Engine): number {
   return Math.min(64, e.device.limits.maxComputeInvocationsPerWorkgroup, e.device.limits.maxComputeWorkgroupSizeX);
 }
 
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
 
 function posInt(op: string, name: string, v: number, min: number): number {
   if (!Number.isInteger(v) || v < min) throw new TensorError(`${op}: ${name} must be an integer ≥ ${min}, got ${v}`);
@@ -152,9 +151,7 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
   // streaming pipelines stay shared by every d.
   const REG = d <= REG_MAX_DIM;
   const constants = { WG, MODE: L.mode, LAST_ONLY: L.lastOnly, REG, D4: REG ? Math.ceil(d / 4) : 1, ALIGNED: REG && d % 4 === 0 };
-  // Selective backward's inverse index: one pair per selection entry, padded to a power of two for the sort.
-  const npad = sel ? nextPow2(nq * L.ksel) : 0;
-  const params = { nq, lq: Lq, nkeys, rows: L.rows, d, lmax: L.lmax, window: L.window, window_long: L.windowLong, long_after: L.longAfter, bs: L.bs, ksel: L.ksel, scale: 1 / Math.sqrt(d), npad };
+  const params = { nq, lq: Lq, nkeys, rows: L.rows, d, lmax: L.lmax, window: L.window, window_long: L.windowLong, long_after: L.longAfter, bs: L.bs, ksel: L.ksel, scale: 1 / Math.sqrt(d) };
   const launch = (entry: string, buffers: Record<string, GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number }>, n: number) => {
     if (n === 0) return;
     e.stream.dispatch(e.kernels.get('sparse_attention', entry, constants), buffers, params, e.grid(Math.ceil(n / WG)));
@@ -182,15 +179,17 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
     const ss = sel ? saver.save(sb) : ls;
     const os = saver.save(out);
     const lses = saver.save(lse);
-    // Selective: which query rows selected each (sequence, block), sorted by (block, row) — built here
-    // so that only recorded calls pay for it (see the top comment).
+    // Selective: which query rows selected each (sequence, block), in ascending t (the WGSL's
+    // attn_inv_count / attn_inv_fill) — built here so that only recorded calls pay for it.
     let invs: Tensor | null = null;
     if (sel && nkeys > 0) {
-      const pairs = Tensor.empty([npad, 2], 'i32', e);
-      launch('attn_inv_pairs', { lens: lb.binding(op), sel: sb.binding(op), sel_pairs: pairs.binding(op) }, npad);
-      bitonicSortPairs(pairs);
-      invs = saver.save(pairs);
-      pairs.dispose();
+      const nbk = B * Math.ceil(L.rows / L.bs);
+      const inv = Tensor.empty([nbk + nq * L.ksel], 'i32', e);
+      const ib = { lens: lb.binding(op), sel: sb.binding(op), sel_index: inv.binding(op) };
+      launch('attn_inv_count', ib, nbk);
+      launch('attn_inv_fill', ib, nbk);
+      invs = saver.save(inv);
+      inv.dispose();
     }
     return (g) => {
       const gb = bindable(g);
@@ -202,7 +201,7 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
       launch('attn_dq', { ...common, dq: dq.binding(op) }, nq);
       const dkv = Tensor.empty([2, nkeys, d], 'f32', e);
       if (invs) {
-        launch('attn_dkv_sel', { ...shared, sel_inv: invs.binding(op), dkv: dkv.binding(op) }, nkeys);
+        launch('attn_dkv_sel', { ...shared, sel_index_in: invs.binding(op), dkv: dkv.binding(op) }, nkeys);
       } else {
         launch('attn_dkv', { ...common, dkv: dkv.binding(op) }, nkeys);
       }
@@ -279,7 +278,7 @@ function blockAttentionMM(op: string, q: Tensor, kb: Tensor, vb: Tensor, lengths
   const [B, L, d] = q.shape;
   const nb = kb.shape[1];
   const WG = wgOf(e);
-  const params = { nq: B * L, lq: L, nkeys: B * nb, rows: nb, d, lmax: L, window: 0, window_long: 0, long_after: 0, bs, ksel: kSel, scale: 1 / Math.sqrt(d), npad: 0 };
+  const params = { nq: B * L, lq: L, nkeys: B * nb, rows: nb, d, lmax: L, window: 0, window_long: 0, long_after: 0, bs, ksel: kSel, scale: 1 / Math.sqrt(d) };
   const constants = { WG, MODE: MODE.block, LAST_ONLY: false, REG: false, D4: 1, KSEL: kSel };
   const grid = e.grid(Math.ceil((B * L) / WG));
   const r = tidy((): Tensor[] => {
