@@ -14,6 +14,11 @@
 // Δ_t = Σ o_t·dO_t (attn_delta, packed with lse into one [.., 2] buffer so that dQ and dK/dV stay within
 // 8 storage buffers), then dQ loops a query's keys and dK/dV loops the queries that see a key.
 //
+// Rows are vec4-typed (q, k, v, o, dO and the gradients): attention.ts pads d to a multiple of 4 with
+// zero columns, which change no dot product. Reading a row through array<f32> and assembling each vec4
+// from four scalar loads made the causal forward 2.4× slower on llvmpipe (B = 64, L = 200, d = 64:
+// 157 vs 61 ms in a standalone copy of the kernel; each lane's scalar load is a gather there).
+//
 // Accumulators: with REG (d ≤ 4·RCAP) a thread keeps its output row(s) in a private
 // array<vec4f, RCAP> whose loops have the const bound RCAP with an `if (c < D4)` guard, which Mesa
 // unrolls into registers; loops bounded by the override itself (or larger arrays) took seconds to
@@ -26,8 +31,7 @@ override WG: u32 = 64;
 override MODE: u32 = 0u;
 override LAST_ONLY: bool = false;
 override REG: bool = false;
-override D4: u32 = 1u;   // ⌈d/4⌉ (REG only)
-override ALIGNED: bool = false;   // d % 4 == 0: every chunk is whole, the loaders skip the tail test
+override D4: u32 = 1u;   // p.d4 (REG only)
 const RCAP: u32 = 16u;
 
 // Lowest finite f32 stands for −∞ (a query with no keys): exp(LOWEST − m) underflows to 0, no NaN.
@@ -38,31 +42,31 @@ struct Params {
   lq: u32,      // queries per sequence (L, or 1 with LAST_ONLY)
   nkeys: u32,   // B · rows key rows
   rows: u32,    // key rows per sequence (L items, or nb blocks)
-  d: u32,
+  d4: u32,      // vec4 columns per row (⌈d/4⌉)
   lmax: u32,    // lengths are clamped to [0, lmax]
   window: u32,  // MODE 0: 0 = full causal
   bs: u32,      // MODE 1, 2: block size
   ksel: u32,    // MODE 2: selected blocks per query
-  scale: f32,
+  scale: f32,   // 1/√d of the unpadded d
   window_long: u32,  // MODE 0: the window of sequences longer than long_after items (SAL's paper rule)
   long_after: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> kx: array<f32>;
-@group(0) @binding(3) var<storage, read> vx: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;
+@group(0) @binding(2) var<storage, read> kx: array<vec4f>;
+@group(0) @binding(3) var<storage, read> vx: array<vec4f>;
 @group(0) @binding(4) var<storage, read> lens: array<i32>;
 // MODE 2 only; other modes bind any i32 buffer here (it is not read).
 @group(0) @binding(5) var<storage, read> sel: array<i32>;
-@group(0) @binding(6) var<storage, read_write> o: array<f32>;
+@group(0) @binding(6) var<storage, read_write> o: array<vec4f>;
 @group(0) @binding(7) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(8) var<storage, read> dout: array<f32>;
+@group(0) @binding(8) var<storage, read> dout: array<vec4f>;
 // [nq, 2]: (lse, Δ) per query.
 @group(0) @binding(9) var<storage, read_write> st: array<f32>;
-@group(0) @binding(10) var<storage, read_write> dq: array<f32>;
-// [2, nkeys, d]: dK then dV (one buffer: 8 storage buffers per entry point at most).
-@group(0) @binding(11) var<storage, read_write> dkv: array<f32>;
-@group(0) @binding(12) var<storage, read> o_in: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dq: array<vec4f>;
+// [2, nkeys, d4]: dK then dV (one buffer: 8 storage buffers per entry point at most).
+@group(0) @binding(11) var<storage, read_write> dkv: array<vec4f>;
+@group(0) @binding(12) var<storage, read> o_in: array<vec4f>;
 @group(0) @binding(13) var<storage, read> lse_in: array<f32>;
 // MODE 2 inverse selection index (attn_inv_count / attn_inv_fill below): B·nb counts, then the rows.
 // (Not named `inv`: wgsl_reflect would take attn_forward's local `inv` for it and bind it there.)
@@ -105,30 +109,8 @@ fn segment(row: u32, t: i32, s: u32) -> vec2i {
   return vec2i(blk * bs, (blk + 1) * bs);
 }
 
-// Chunk c of a d-row at `base`, zero beyond d.
-fn ld_q(base: u32, c: u32) -> vec4f {
-  let i = base + 4u * c;
-  let rem = p.d - 4u * c;
-  if (ALIGNED || rem >= 4u) { return vec4f(q[i], q[i + 1u], q[i + 2u], q[i + 3u]); }
-  return vec4f(q[i], select(0.0, q[i + 1u], rem > 1u), select(0.0, q[i + 2u], rem > 2u), 0.0);
-}
-fn ld_k(base: u32, c: u32) -> vec4f {
-  let i = base + 4u * c;
-  let rem = p.d - 4u * c;
-  if (ALIGNED || rem >= 4u) { return vec4f(kx[i], kx[i + 1u], kx[i + 2u], kx[i + 3u]); }
-  return vec4f(kx[i], select(0.0, kx[i + 1u], rem > 1u), select(0.0, kx[i + 2u], rem > 2u), 0.0);
-}
-fn ld_v(base: u32, c: u32) -> vec4f {
-  let i = base + 4u * c;
-  let rem = p.d - 4u * c;
-  if (ALIGNED || rem >= 4u) { return vec4f(vx[i], vx[i + 1u], vx[i + 2u], vx[i + 3u]); }
-  return vec4f(vx[i], select(0.0, vx[i + 1u], rem > 1u), select(0.0, vx[i + 2u], rem > 2u), 0.0);
-}
-fn ld_do(base: u32, c: u32) -> vec4f {
-  let i = base + 4u * c;
-  let rem = p.d - 4u * c;
-  if (ALIGNED || rem >= 4u) { return vec4f(dout[i], dout[i + 1u], dout[i + 2u], dout[i + 3u]); }
-  return vec4f(dout[i], select(0.0, dout[i + 1u], rem > 1u), select(0.0, dout[i + 2u], rem > 2u), 0.0);
+fn hsum(v: vec4f) -> f32 {
+  return (v.x + v.y) + (v.z + v.w);
 }
 
 fn thread_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
@@ -141,14 +123,14 @@ fn attn_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   if (row >= p.nq) { return; }
   let b = row / p.lq;
   let t = query_pos(seq_len(b), row % p.lq);
-  let qbase = row * p.d;
+  let qbase = row * p.d4;
   var acc: array<vec4f, RCAP>;
   var qr: array<vec4f, RCAP>;
   for (var c = 0u; c < RCAP; c++) { acc[c] = vec4f(0.0); }
   if (REG) {
-    for (var c = 0u; c < RCAP; c++) { if (c < D4) { qr[c] = ld_q(qbase, c); } }
+    for (var c = 0u; c < RCAP; c++) { if (c < D4) { qr[c] = q[qbase + c]; } }
   } else {
-    for (var c = 0u; c < p.d; c++) { o[qbase + c] = 0.0; }
+    for (var c = 0u; c < p.d4; c++) { o[qbase + c] = vec4f(0.0); }
   }
   var m = LOWEST;
   var l = 0.0;
@@ -156,24 +138,22 @@ fn attn_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     for (var s = 0u; s < n_segments(); s++) {
       let seg = segment(row, t, s);
       for (var j = seg.x; j < seg.y; j++) {
-        let kb = (b * p.rows + u32(j)) * p.d;
-        var dot = 0.0;
+        let kb = (b * p.rows + u32(j)) * p.d4;
+        var dv = vec4f(0.0);
         if (REG) {
-          var dv = vec4f(0.0);
-          for (var c = 0u; c < RCAP; c++) { if (c < D4) { dv += qr[c] * ld_k(kb, c); } }
-          dot = (dv.x + dv.y) + (dv.z + dv.w);
+          for (var c = 0u; c < RCAP; c++) { if (c < D4) { dv += qr[c] * kx[kb + c]; } }
         } else {
-          for (var c = 0u; c < p.d; c++) { dot += q[qbase + c] * kx[kb + c]; }
+          for (var c = 0u; c < p.d4; c++) { dv += q[qbase + c] * kx[kb + c]; }
         }
-        let sc = dot * p.scale;
+        let sc = hsum(dv) * p.scale;
         let mn = max(m, sc);
         let corr = exp(m - mn);
         let pj = exp(sc - mn);
         l = l * corr + pj;
         if (REG) {
-          for (var c = 0u; c < RCAP; c++) { if (c < D4) { acc[c] = acc[c] * corr + pj * ld_v(kb, c); } }
+          for (var c = 0u; c < RCAP; c++) { if (c < D4) { acc[c] = acc[c] * corr + pj * vx[kb + c]; } }
         } else {
-          for (var c = 0u; c < p.d; c++) { o[qbase + c] = o[qbase + c] * corr + pj * vx[kb + c]; }
+          for (var c = 0u; c < p.d4; c++) { o[qbase + c] = o[qbase + c] * corr + pj * vx[kb + c]; }
         }
         m = mn;
       }
@@ -181,19 +161,9 @@ fn attn_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   }
   let inv = select(0.0, 1.0 / l, l > 0.0);
   if (REG) {
-    for (var c = 0u; c < RCAP; c++) {
-      if (c < D4) {
-        let r = acc[c] * inv;
-        let i = qbase + 4u * c;
-        let rem = p.d - 4u * c;
-        o[i] = r.x;
-        if (ALIGNED || rem > 1u) { o[i + 1u] = r.y; }
-        if (ALIGNED || rem > 2u) { o[i + 2u] = r.z; }
-        if (ALIGNED || rem > 3u) { o[i + 3u] = r.w; }
-      }
-    }
+    for (var c = 0u; c < RCAP; c++) { if (c < D4) { o[qbase + c] = acc[c] * inv; } }
   } else {
-    for (var c = 0u; c < p.d; c++) { o[qbase + c] *= inv; }
+    for (var c = 0u; c < p.d4; c++) { o[qbase + c] *= inv; }
   }
   lse[row] = select(LOWEST, m + log(l), l > 0.0);
 }
@@ -203,11 +173,11 @@ fn attn_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
 fn attn_delta(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = thread_index(wid, nwg, lid);
   if (row >= p.nq) { return; }
-  let base = row * p.d;
-  var dot = 0.0;
-  for (var c = 0u; c < p.d; c++) { dot += o_in[base + c] * dout[base + c]; }
+  let base = row * p.d4;
+  var dv = vec4f(0.0);
+  for (var c = 0u; c < p.d4; c++) { dv += o_in[base + c] * dout[base + c]; }
   st[2u * row] = lse_in[row];
-  st[2u * row + 1u] = dot;
+  st[2u * row + 1u] = hsum(dv);
 }
 
 // dQ_t = scale · Σ_j P_tj (dO_t·v_j − Δ_t) k_j, P_tj = exp(scale·q_t·k_j − lse_t).
@@ -217,7 +187,7 @@ fn attn_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   if (row >= p.nq) { return; }
   let b = row / p.lq;
   let t = query_pos(seq_len(b), row % p.lq);
-  let qbase = row * p.d;
+  let qbase = row * p.d4;
   var acc: array<vec4f, RCAP>;
   var qr: array<vec4f, RCAP>;
   var gr: array<vec4f, RCAP>;
@@ -226,12 +196,12 @@ fn attn_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   if (REG) {
     for (var c = 0u; c < RCAP; c++) {
       if (c < D4) {
-        qr[c] = ld_q(qbase, c);
-        gr[c] = ld_do(qbase, c);
+        qr[c] = q[qbase + c];
+        gr[c] = dout[qbase + c];
       }
     }
   } else {
-    for (var c = 0u; c < p.d; c++) { dq[qbase + c] = 0.0; }
+    for (var c = 0u; c < p.d4; c++) { dq[qbase + c] = vec4f(0.0); }
   }
   let lse_t = st[2u * row];
   let delta = st[2u * row + 1u];
@@ -239,49 +209,35 @@ fn attn_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     for (var s = 0u; s < n_segments(); s++) {
       let seg = segment(row, t, s);
       for (var j = seg.x; j < seg.y; j++) {
-        let kb = (b * p.rows + u32(j)) * p.d;
-        var sd = 0.0;
-        var gd = 0.0;
+        let kb = (b * p.rows + u32(j)) * p.d4;
+        var sv = vec4f(0.0);
+        var gv = vec4f(0.0);
         if (REG) {
-          var sv = vec4f(0.0);
-          var gv = vec4f(0.0);
           for (var c = 0u; c < RCAP; c++) {
             if (c < D4) {
-              kr[c] = ld_k(kb, c);
+              kr[c] = kx[kb + c];
               sv += qr[c] * kr[c];
-              gv += gr[c] * ld_v(kb, c);
+              gv += gr[c] * vx[kb + c];
             }
           }
-          sd = (sv.x + sv.y) + (sv.z + sv.w);
-          gd = (gv.x + gv.y) + (gv.z + gv.w);
         } else {
-          for (var c = 0u; c < p.d; c++) {
-            sd += q[qbase + c] * kx[kb + c];
-            gd += dout[qbase + c] * vx[kb + c];
+          for (var c = 0u; c < p.d4; c++) {
+            sv += q[qbase + c] * kx[kb + c];
+            gv += dout[qbase + c] * vx[kb + c];
           }
         }
-        let pj = exp(sd * p.scale - lse_t);
-        let ds = pj * (gd - delta) * p.scale;
+        let pj = exp(hsum(sv) * p.scale - lse_t);
+        let ds = pj * (hsum(gv) - delta) * p.scale;
         if (REG) {
           for (var c = 0u; c < RCAP; c++) { if (c < D4) { acc[c] += ds * kr[c]; } }
         } else {
-          for (var c = 0u; c < p.d; c++) { dq[qbase + c] += ds * kx[kb + c]; }
+          for (var c = 0u; c < p.d4; c++) { dq[qbase + c] += ds * kx[kb + c]; }
         }
       }
     }
   }
   if (REG) {
-    for (var c = 0u; c < RCAP; c++) {
-      if (c < D4) {
-        let r = acc[c];
-        let i = qbase + 4u * c;
-        let rem = p.d - 4u * c;
-        dq[i] = r.x;
-        if (ALIGNED || rem > 1u) { dq[i + 1u] = r.y; }
-        if (ALIGNED || rem > 2u) { dq[i + 2u] = r.z; }
-        if (ALIGNED || rem > 3u) { dq[i + 3u] = r.w; }
-      }
-    }
+    for (var c = 0u; c < RCAP; c++) { if (c < D4) { dq[qbase + c] = acc[c]; } }
   }
 }
 
@@ -295,46 +251,43 @@ fn dkv_begin(kbase: u32, vbase: u32, kr: ptr<function, array<vec4f, RCAP>>, vr: 
   if (REG) {
     for (var c = 0u; c < RCAP; c++) {
       if (c < D4) {
-        (*kr)[c] = ld_k(kbase, c);
-        (*vr)[c] = ld_v(kbase, c);
+        (*kr)[c] = kx[kbase + c];
+        (*vr)[c] = vx[kbase + c];
       }
     }
   } else {
-    for (var c = 0u; c < p.d; c++) {
-      dkv[kbase + c] = 0.0;
-      dkv[vbase + c] = 0.0;
+    for (var c = 0u; c < p.d4; c++) {
+      dkv[kbase + c] = vec4f(0.0);
+      dkv[vbase + c] = vec4f(0.0);
     }
   }
 }
 
 // Query row `row` (weight `mult`: how many times it lists the key's block) adds to the key's dK/dV.
+// kbase indexes k/v and dK; vbase = kbase + nkeys·d4 indexes dV.
 fn dkv_visit(row: u32, mult: f32, kbase: u32, vbase: u32, kr: ptr<function, array<vec4f, RCAP>>, vr: ptr<function, array<vec4f, RCAP>>, gk: ptr<function, array<vec4f, RCAP>>, gv: ptr<function, array<vec4f, RCAP>>) {
   var qc: array<vec4f, RCAP>;
   var gc: array<vec4f, RCAP>;
-  let qbase = row * p.d;
-  var sd = 0.0;
-  var gd = 0.0;
+  let qbase = row * p.d4;
+  var sv = vec4f(0.0);
+  var dv = vec4f(0.0);
   if (REG) {
-    var sv = vec4f(0.0);
-    var dv = vec4f(0.0);
     for (var c = 0u; c < RCAP; c++) {
       if (c < D4) {
-        qc[c] = ld_q(qbase, c);
-        gc[c] = ld_do(qbase, c);
+        qc[c] = q[qbase + c];
+        gc[c] = dout[qbase + c];
         sv += (*kr)[c] * qc[c];
         dv += (*vr)[c] * gc[c];
       }
     }
-    sd = (sv.x + sv.y) + (sv.z + sv.w);
-    gd = (dv.x + dv.y) + (dv.z + dv.w);
   } else {
-    for (var c = 0u; c < p.d; c++) {
-      sd += kx[kbase + c] * q[qbase + c];
-      gd += vx[kbase + c] * dout[qbase + c];
+    for (var c = 0u; c < p.d4; c++) {
+      sv += kx[kbase + c] * q[qbase + c];
+      dv += vx[kbase + c] * dout[qbase + c];
     }
   }
-  let pj = mult * exp(sd * p.scale - st[2u * row]);
-  let ds = pj * (gd - st[2u * row + 1u]) * p.scale;
+  let pj = mult * exp(hsum(sv) * p.scale - st[2u * row]);
+  let ds = pj * (hsum(dv) - st[2u * row + 1u]) * p.scale;
   if (REG) {
     for (var c = 0u; c < RCAP; c++) {
       if (c < D4) {
@@ -343,7 +296,7 @@ fn dkv_visit(row: u32, mult: f32, kbase: u32, vbase: u32, kr: ptr<function, arra
       }
     }
   } else {
-    for (var c = 0u; c < p.d; c++) {
+    for (var c = 0u; c < p.d4; c++) {
       dkv[kbase + c] += ds * q[qbase + c];
       dkv[vbase + c] += pj * dout[qbase + c];
     }
@@ -355,14 +308,8 @@ fn dkv_store(kbase: u32, vbase: u32, gk: ptr<function, array<vec4f, RCAP>>, gv: 
   if (REG) {
     for (var c = 0u; c < RCAP; c++) {
       if (c < D4) {
-        let i = kbase + 4u * c;
-        let iv = vbase + 4u * c;
-        let rem = p.d - 4u * c;
-        dkv[i] = (*gk)[c].x;
-        dkv[iv] = (*gv)[c].x;
-        if (ALIGNED || rem > 1u) { dkv[i + 1u] = (*gk)[c].y; dkv[iv + 1u] = (*gv)[c].y; }
-        if (ALIGNED || rem > 2u) { dkv[i + 2u] = (*gk)[c].z; dkv[iv + 2u] = (*gv)[c].z; }
-        if (ALIGNED || rem > 3u) { dkv[i + 3u] = (*gk)[c].w; dkv[iv + 3u] = (*gv)[c].w; }
+        dkv[kbase + c] = (*gk)[c];
+        dkv[vbase + c] = (*gv)[c];
       }
     }
   }
@@ -379,8 +326,8 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let j = i32(key % p.rows);
   let len = seq_len(b);
   let bs = i32(p.bs);
-  let kbase = key * p.d;
-  let vbase = (p.nkeys + key) * p.d;
+  let kbase = key * p.d4;
+  let vbase = (p.nkeys + key) * p.d4;
   var gk: array<vec4f, RCAP>;
   var gv: array<vec4f, RCAP>;
   var kr: array<vec4f, RCAP>;
@@ -463,8 +410,8 @@ fn attn_dkv_sel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   var it = p.nkeys / p.rows * nb + b * p.lq * p.ksel;
   for (var cc = 0u; cc < c; cc++) { it += sel_index_in[b * nb + cc]; }
   let end = it + sel_index_in[b * nb + c];
-  let kbase = key * p.d;
-  let vbase = (p.nkeys + key) * p.d;
+  let kbase = key * p.d4;
+  let vbase = (p.nkeys + key) * p.d4;
   var gk: array<vec4f, RCAP>;
   var gv: array<vec4f, RCAP>;
   var kr: array<vec4f, RCAP>;

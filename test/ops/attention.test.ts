@@ -289,15 +289,21 @@ describe('selectiveAttention', () => {
       expectClose(a.grads[2].data, ref.gv.data, BWD, 'L=257 dv');
       const b2 = await gpuGrads(f, [x.q, x.k, x.v], x.w);
       for (const i of [1, 2]) expect([...b2.grads[i].data]).toEqual([...a.grads[i].data]);
-      // Forward + the index: the index is two dispatches whatever L (the bitonic sort of 4096 pairs it
-      // replaced took 11–22 here, by the adapter's workgroup size).
+      // The index is two dispatches whatever L (the bitonic sort of 4096 pairs it replaced took 11–22
+      // here, by the adapter's workgroup size): a recorded call launches exactly two more than an
+      // unrecorded one.
       const xs = [x.q, x.k, x.v].map((n) => toGpu(n, true));
       const e = xs[0].engine;
-      const d0 = e.stream.dispatchCount;
-      const y = f(xs);
-      expect(e.stream.dispatchCount - d0).toBe(1 + 2);
-      y.dispose();
-      xs.forEach((t) => t.dispose());
+      try {
+        const launched = (g: boolean) => {
+          const d0 = e.stream.dispatchCount;
+          (g ? f(xs) : ops.noGrad(() => f(xs))).dispose();
+          return e.stream.dispatchCount - d0;
+        };
+        expect(launched(true) - launched(false)).toBe(2);
+      } finally {
+        xs.forEach((t) => t.dispose());
+      }
     } finally {
       selT.dispose();
       lengths.dispose();

@@ -58,7 +58,8 @@
 import type { Engine } from '../../gpu/engine.ts';
 import { Tensor, ShapeError, TensorError, contiguousStrides } from '../tensor.ts';
 import { record } from '../tape.ts';
-import { bindable, T as tr } from './layout.ts';
+import { bindable, concat, slice, T as tr } from './layout.ts';
+import { zeros } from './creation.ts';
 import { engineOf, assertDType, fmt } from './util.ts';
 import { matmul } from './matmul.ts';
 import { tidy } from '../scope.ts';
@@ -138,20 +139,35 @@ interface Launch {
   longAfter: number;
   bs: number;
   ksel: number;
+  /** d of the caller's rows when attend pads them to a multiple of 4 (the scale stays 1/√d). */
+  scaleDim?: number;
+}
+
+/** q, k, v with zero columns appended up to d4·4 (the kernels' vec4 rows), as differentiable ops. */
+function padColumns(t: Tensor, width: number): Tensor {
+  const [B, n, d] = t.shape;
+  return concat([t, zeros([B, n, width - d], { engine: t.engine })], 2);
 }
 
 /** Forward + autograd for one attention mode; `sel` only for selective. */
 function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, sel: Tensor | null, L: Launch): Tensor {
   const e = engineOf(op, q, k, v, lengths, ...(sel ? [sel] : []));
   const [B, Lq, d] = q.shape;
+  const d4 = Math.ceil(d / 4);
+  if (d % 4 !== 0) {
+    // The kernels read vec4 rows (see the WGSL's header): pad d to 4·d4 with zero columns, which leave
+    // every dot product as it is, and keep the first d columns of the output. Scale stays 1/√d.
+    const w = 4 * d4;
+    return tidy(() => slice(attend(op, padColumns(q, w), padColumns(k, w), padColumns(v, w), lengths, sel, { ...L, scaleDim: d }), 2, 0, d));
+  }
   const nq = B * Lq;
   const nkeys = B * L.rows;
   const WG = wgOf(e);
   // Register accumulators up to d = 64 (RCAP = 16 vec4 in the WGSL); D4 only matters with REG, so
   // streaming pipelines stay shared by every d.
   const REG = d <= REG_MAX_DIM;
-  const constants = { WG, MODE: L.mode, LAST_ONLY: L.lastOnly, REG, D4: REG ? Math.ceil(d / 4) : 1, ALIGNED: REG && d % 4 === 0 };
-  const params = { nq, lq: Lq, nkeys, rows: L.rows, d, lmax: L.lmax, window: L.window, window_long: L.windowLong, long_after: L.longAfter, bs: L.bs, ksel: L.ksel, scale: 1 / Math.sqrt(d) };
+  const constants = { WG, MODE: L.mode, LAST_ONLY: L.lastOnly, REG, D4: REG ? d4 : 1 };
+  const params = { nq, lq: Lq, nkeys, rows: L.rows, d4, lmax: L.lmax, window: L.window, window_long: L.windowLong, long_after: L.longAfter, bs: L.bs, ksel: L.ksel, scale: 1 / Math.sqrt(L.scaleDim ?? d) };
   const launch = (entry: string, buffers: Record<string, GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number }>, n: number) => {
     if (n === 0) return;
     e.stream.dispatch(e.kernels.get('sparse_attention', entry, constants), buffers, params, e.grid(Math.ceil(n / WG)));
@@ -278,7 +294,7 @@ function blockAttentionMM(op: string, q: Tensor, kb: Tensor, vb: Tensor, lengths
   const [B, L, d] = q.shape;
   const nb = kb.shape[1];
   const WG = wgOf(e);
-  const params = { nq: B * L, lq: L, nkeys: B * nb, rows: nb, d, lmax: L, window: 0, window_long: 0, long_after: 0, bs, ksel: kSel, scale: 1 / Math.sqrt(d) };
+  const params = { nq: B * L, lq: L, nkeys: B * nb, rows: nb, d4: Math.ceil(d / 4), lmax: L, window: 0, window_long: 0, long_after: 0, bs, ksel: kSel, scale: 1 / Math.sqrt(d) };
   const constants = { WG, MODE: MODE.block, LAST_ONLY: false, REG: false, D4: 1, KSEL: kSel };
   const grid = e.grid(Math.ceil((B * L) / WG));
   const r = tidy((): Tensor[] => {
