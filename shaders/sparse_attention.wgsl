@@ -168,6 +168,103 @@ fn attn_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   lse[row] = select(LOWEST, m + log(l), l > 0.0);
 }
 
+// MODE 0 over every position with REG: QPT consecutive queries t0 … t0+QPT−1 of one sequence per
+// thread (attn_forward_q, attn_dq_q), so each key row is loaded once for all of them. A key outside one
+// query's range (after t, before its window, or the query is padding) gets weight 0 and leaves that
+// query's running max, sum and accumulator exactly as they were, so the results are bit-identical to
+// one query per thread. The query loops are bounded by the const QCAP with an `if (i < QPT)` guard, like
+// the d loops (RCAP / D4).
+override QPT: u32 = 1u;
+const QCAP: u32 = 4u;
+
+// Query i of the thread's group: (row, t, first key); t = −1 for padding or past the sequence's end.
+struct QSlot {
+  row: u32,
+  t: i32,
+  lo: i32,
+}
+
+fn query_slot(b: u32, t0: u32, i: u32, len: i32) -> QSlot {
+  let qi = min(t0 + i, p.lq - 1u);
+  let row = b * p.lq + qi;
+  var t = -1;
+  var lo = 0;
+  if (t0 + i < p.lq && i32(t0 + i) < len) {
+    t = i32(t0 + i);
+    lo = segment(row, t, 0u).x;
+  }
+  return QSlot(row, t, lo);
+}
+
+@compute @workgroup_size(WG)
+fn attn_forward_q(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let groups = (p.lq + QPT - 1u) / QPT;
+  let th = thread_index(wid, nwg, lid);
+  if (th >= p.nq / p.lq * groups) { return; }
+  let b = th / groups;
+  let t0 = (th % groups) * QPT;
+  let len = seq_len(b);
+  var qs: array<QSlot, QCAP>;
+  var qr: array<array<vec4f, RCAP>, QCAP>;
+  var acc: array<array<vec4f, RCAP>, QCAP>;
+  var m: array<f32, QCAP>;
+  var l: array<f32, QCAP>;
+  var jlo = i32(p.lmax);
+  var jhi = -1;
+  for (var i = 0u; i < QCAP; i++) {
+    if (i < QPT) {
+      qs[i] = query_slot(b, t0, i, len);
+      m[i] = LOWEST;
+      l[i] = 0.0;
+      for (var c = 0u; c < RCAP; c++) {
+        acc[i][c] = vec4f(0.0);
+        if (c < D4) { qr[i][c] = q[qs[i].row * p.d4 + c]; }
+      }
+      if (qs[i].t >= 0) {
+        jlo = min(jlo, qs[i].lo);
+        jhi = max(jhi, qs[i].t);
+      }
+    }
+  }
+  for (var j = jlo; j <= jhi; j++) {
+    let kb = (b * p.rows + u32(j)) * p.d4;
+    var dots: array<vec4f, QCAP>;
+    for (var i = 0u; i < QCAP; i++) { dots[i] = vec4f(0.0); }
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        let kc = kx[kb + c];
+        for (var i = 0u; i < QCAP; i++) { if (i < QPT) { dots[i] += qr[i][c] * kc; } }
+      }
+    }
+    var corr: array<f32, QCAP>;
+    var pj: array<f32, QCAP>;
+    for (var i = 0u; i < QCAP; i++) {
+      if (i < QPT) {
+        let ok = j >= qs[i].lo && j <= qs[i].t;
+        let sc = hsum(dots[i]) * p.scale;
+        let mn = select(m[i], max(m[i], sc), ok);
+        corr[i] = exp(m[i] - mn);
+        pj[i] = select(0.0, exp(sc - mn), ok);
+        l[i] = l[i] * corr[i] + pj[i];
+        m[i] = mn;
+      }
+    }
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        let vc = vx[kb + c];
+        for (var i = 0u; i < QCAP; i++) { if (i < QPT) { acc[i][c] = acc[i][c] * corr[i] + pj[i] * vc; } }
+      }
+    }
+  }
+  for (var i = 0u; i < QCAP; i++) {
+    if (i < QPT && t0 + i < p.lq) {
+      let inv = select(0.0, 1.0 / l[i], l[i] > 0.0);
+      for (var c = 0u; c < RCAP; c++) { if (c < D4) { o[qs[i].row * p.d4 + c] = acc[i][c] * inv; } }
+      lse[qs[i].row] = select(LOWEST, m[i] + log(l[i]), l[i] > 0.0);
+    }
+  }
+}
+
 // Δ_t = Σ o_t·dO_t, stored beside lse_t.
 @compute @workgroup_size(WG)
 fn attn_delta(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -238,6 +335,85 @@ fn attn_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   }
   if (REG) {
     for (var c = 0u; c < RCAP; c++) { if (c < D4) { dq[qbase + c] = acc[c]; } }
+  }
+}
+
+// attn_dq over QPT consecutive queries per thread (see attn_forward_q): a key outside a query's range
+// gets ds = 0, which leaves that query's sum as it was.
+@compute @workgroup_size(WG)
+fn attn_dq_q(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let groups = (p.lq + QPT - 1u) / QPT;
+  let th = thread_index(wid, nwg, lid);
+  if (th >= p.nq / p.lq * groups) { return; }
+  let b = th / groups;
+  let t0 = (th % groups) * QPT;
+  let len = seq_len(b);
+  var qs: array<QSlot, QCAP>;
+  var qr: array<array<vec4f, RCAP>, QCAP>;
+  var gr: array<array<vec4f, RCAP>, QCAP>;
+  var acc: array<array<vec4f, RCAP>, QCAP>;
+  var lse_q: array<f32, QCAP>;
+  var delta: array<f32, QCAP>;
+  var jlo = i32(p.lmax);
+  var jhi = -1;
+  for (var i = 0u; i < QCAP; i++) {
+    if (i < QPT) {
+      qs[i] = query_slot(b, t0, i, len);
+      let base = qs[i].row * p.d4;
+      for (var c = 0u; c < RCAP; c++) {
+        acc[i][c] = vec4f(0.0);
+        if (c < D4) {
+          qr[i][c] = q[base + c];
+          gr[i][c] = dout[base + c];
+        }
+      }
+      lse_q[i] = st[2u * qs[i].row];
+      delta[i] = st[2u * qs[i].row + 1u];
+      if (qs[i].t >= 0) {
+        jlo = min(jlo, qs[i].lo);
+        jhi = max(jhi, qs[i].t);
+      }
+    }
+  }
+  for (var j = jlo; j <= jhi; j++) {
+    let kb = (b * p.rows + u32(j)) * p.d4;
+    var kr: array<vec4f, RCAP>;
+    var sv: array<vec4f, QCAP>;
+    var gv: array<vec4f, QCAP>;
+    for (var i = 0u; i < QCAP; i++) {
+      sv[i] = vec4f(0.0);
+      gv[i] = vec4f(0.0);
+    }
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        kr[c] = kx[kb + c];
+        let vc = vx[kb + c];
+        for (var i = 0u; i < QCAP; i++) {
+          if (i < QPT) {
+            sv[i] += qr[i][c] * kr[c];
+            gv[i] += gr[i][c] * vc;
+          }
+        }
+      }
+    }
+    var ds: array<f32, QCAP>;
+    for (var i = 0u; i < QCAP; i++) {
+      if (i < QPT) {
+        let ok = j >= qs[i].lo && j <= qs[i].t;
+        let pj = select(0.0, exp(hsum(sv[i]) * p.scale - lse_q[i]), ok);
+        ds[i] = pj * (hsum(gv[i]) - delta[i]) * p.scale;
+      }
+    }
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        for (var i = 0u; i < QCAP; i++) { if (i < QPT) { acc[i][c] += ds[i] * kr[c]; } }
+      }
+    }
+  }
+  for (var i = 0u; i < QCAP; i++) {
+    if (i < QPT && t0 + i < p.lq) {
+      for (var c = 0u; c < RCAP; c++) { if (c < D4) { dq[qs[i].row * p.d4 + c] = acc[i][c]; } }
+    }
   }
 }
 
@@ -348,6 +524,102 @@ fn attn_dkv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   dkv_store(kbase, vbase, &gk, &gv);
 }
 
+// attn_dkv (MODE 0, every position, REG) over QPT consecutive keys j0 … j0+QPT−1 per thread: each
+// query row's q and dO are loaded once for all of them. A query outside one key's range (before the
+// key, or past its window) adds exact zeros to that key's sums.
+@compute @workgroup_size(WG)
+fn attn_dkv_q(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let groups = (p.rows + QPT - 1u) / QPT;
+  let th = thread_index(wid, nwg, lid);
+  if (th >= p.nkeys / p.rows * groups) { return; }
+  let b = th / groups;
+  let j0 = (th % groups) * QPT;
+  let len = seq_len(b);
+  let w = window_of(b);
+  var kr: array<array<vec4f, RCAP>, QCAP>;
+  var vr: array<array<vec4f, RCAP>, QCAP>;
+  var gk: array<array<vec4f, RCAP>, QCAP>;
+  var gv: array<array<vec4f, RCAP>, QCAP>;
+  var tb: array<i32, QCAP>;
+  var thi = -1;
+  for (var i = 0u; i < QCAP; i++) {
+    if (i < QPT) {
+      let base = (b * p.rows + min(j0 + i, p.rows - 1u)) * p.d4;
+      for (var c = 0u; c < RCAP; c++) {
+        gk[i][c] = vec4f(0.0);
+        gv[i][c] = vec4f(0.0);
+        if (c < D4) {
+          kr[i][c] = kx[base + c];
+          vr[i][c] = vx[base + c];
+        }
+      }
+      // Last query that sees key j0 + i (none when the key is padding or past the rows).
+      tb[i] = -1;
+      if (j0 + i < p.rows) {
+        tb[i] = len - 1;
+        if (w > 0) { tb[i] = min(tb[i], i32(j0 + i) + w - 1); }
+      }
+      thi = max(thi, tb[i]);
+    }
+  }
+  for (var t = i32(j0); t <= thi; t++) {
+    let row = b * p.lq + u32(t);
+    let qbase = row * p.d4;
+    var qc: array<vec4f, RCAP>;
+    var gc: array<vec4f, RCAP>;
+    var sv: array<vec4f, QCAP>;
+    var dv: array<vec4f, QCAP>;
+    for (var i = 0u; i < QCAP; i++) {
+      sv[i] = vec4f(0.0);
+      dv[i] = vec4f(0.0);
+    }
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        qc[c] = q[qbase + c];
+        gc[c] = dout[qbase + c];
+        for (var i = 0u; i < QCAP; i++) {
+          if (i < QPT) {
+            sv[i] += kr[i][c] * qc[c];
+            dv[i] += vr[i][c] * gc[c];
+          }
+        }
+      }
+    }
+    let lse_t = st[2u * row];
+    let delta = st[2u * row + 1u];
+    var pj: array<f32, QCAP>;
+    var ds: array<f32, QCAP>;
+    for (var i = 0u; i < QCAP; i++) {
+      if (i < QPT) {
+        let ok = t >= i32(j0 + i) && t <= tb[i];
+        pj[i] = select(0.0, exp(hsum(sv[i]) * p.scale - lse_t), ok);
+        ds[i] = pj[i] * (hsum(dv[i]) - delta) * p.scale;
+      }
+    }
+    for (var c = 0u; c < RCAP; c++) {
+      if (c < D4) {
+        for (var i = 0u; i < QCAP; i++) {
+          if (i < QPT) {
+            gk[i][c] += ds[i] * qc[c];
+            gv[i][c] += pj[i] * gc[c];
+          }
+        }
+      }
+    }
+  }
+  for (var i = 0u; i < QCAP; i++) {
+    if (i < QPT && j0 + i < p.rows) {
+      let key = b * p.rows + j0 + i;
+      for (var c = 0u; c < RCAP; c++) {
+        if (c < D4) {
+          dkv[key * p.d4 + c] = gk[i][c];
+          dkv[(p.nkeys + key) * p.d4 + c] = gv[i][c];
+        }
+      }
+    }
+  }
+}
+
 // MODE 2 inverse selection index, built in two passes of one thread per (sequence b, block c) — no
 // sort, no atomics. A query t can select c only once c has ended ((c+1)·bs ≤ t), so the thread scans
 // t ∈ [(c+1)·bs, len) and each of t's ksel entries:
@@ -428,6 +700,103 @@ fn attn_dkv_sel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     dkv_visit(row, mult, kbase, vbase, &kr, &vr, &gk, &gv);
   }
   dkv_store(kbase, vbase, &gk, &gv);
+}
+
+// attn_dkv_sel (REG) over up to QPT keys of one block per thread: the block's keys share its run of
+// the index, so each selecting query's q and dO rows are loaded once for all of them.
+@compute @workgroup_size(WG)
+fn attn_dkv_sel_q(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let nb = (p.rows + p.bs - 1u) / p.bs;
+  let per_block = (p.bs + QPT - 1u) / QPT;
+  let th = thread_index(wid, nwg, lid);
+  if (th >= p.nkeys / p.rows * nb * per_block) { return; }
+  let b = th / (nb * per_block);
+  let c = (th / per_block) % nb;
+  let first = c * p.bs + (th % per_block) * QPT;
+  // Keys first … first + n − 1: within block c and within the rows (the last block may be partial).
+  if (first >= p.rows) { return; }
+  let n = min(min(QPT, (c + 1u) * p.bs - first), p.rows - first);
+  var it = p.nkeys / p.rows * nb + b * p.lq * p.ksel;
+  for (var cc = 0u; cc < c; cc++) { it += sel_index_in[b * nb + cc]; }
+  let end = it + sel_index_in[b * nb + c];
+  var kr: array<array<vec4f, RCAP>, QCAP>;
+  var vr: array<array<vec4f, RCAP>, QCAP>;
+  var gk: array<array<vec4f, RCAP>, QCAP>;
+  var gv: array<array<vec4f, RCAP>, QCAP>;
+  for (var i = 0u; i < QCAP; i++) {
+    if (i < QPT) {
+      let base = (b * p.rows + first + min(i, n - 1u)) * p.d4;
+      for (var ch = 0u; ch < RCAP; ch++) {
+        gk[i][ch] = vec4f(0.0);
+        gv[i][ch] = vec4f(0.0);
+        if (ch < D4) {
+          kr[i][ch] = kx[base + ch];
+          vr[i][ch] = vx[base + ch];
+        }
+      }
+    }
+  }
+  while (it < end) {
+    let row = sel_index_in[it];
+    var mult = 1.0;
+    while (it + 1u < end && sel_index_in[it + 1u] == row) {
+      mult += 1.0;
+      it++;
+    }
+    it++;
+    let qbase = row * p.d4;
+    var qc: array<vec4f, RCAP>;
+    var gc: array<vec4f, RCAP>;
+    var sv: array<vec4f, QCAP>;
+    var dv: array<vec4f, QCAP>;
+    for (var i = 0u; i < QCAP; i++) {
+      sv[i] = vec4f(0.0);
+      dv[i] = vec4f(0.0);
+    }
+    for (var ch = 0u; ch < RCAP; ch++) {
+      if (ch < D4) {
+        qc[ch] = q[qbase + ch];
+        gc[ch] = dout[qbase + ch];
+        for (var i = 0u; i < QCAP; i++) {
+          if (i < QPT) {
+            sv[i] += kr[i][ch] * qc[ch];
+            dv[i] += vr[i][ch] * gc[ch];
+          }
+        }
+      }
+    }
+    let lse_t = st[2u * row];
+    let delta = st[2u * row + 1u];
+    var pj: array<f32, QCAP>;
+    var ds: array<f32, QCAP>;
+    for (var i = 0u; i < QCAP; i++) {
+      if (i < QPT) {
+        pj[i] = mult * exp(hsum(sv[i]) * p.scale - lse_t);
+        ds[i] = pj[i] * (hsum(dv[i]) - delta) * p.scale;
+      }
+    }
+    for (var ch = 0u; ch < RCAP; ch++) {
+      if (ch < D4) {
+        for (var i = 0u; i < QCAP; i++) {
+          if (i < QPT) {
+            gk[i][ch] += ds[i] * qc[ch];
+            gv[i][ch] += pj[i] * gc[ch];
+          }
+        }
+      }
+    }
+  }
+  for (var i = 0u; i < QCAP; i++) {
+    if (i < n) {
+      let key = b * p.rows + first + i;
+      for (var ch = 0u; ch < RCAP; ch++) {
+        if (ch < D4) {
+          dkv[key * p.d4 + ch] = gk[i][ch];
+          dkv[(p.nkeys + key) * p.d4 + ch] = gv[i][ch];
+        }
+      }
+    }
+  }
 }
 
 // blockAttention's matmul path, between the two matmuls (attention.ts blockAttentionMM): raw scores

@@ -65,6 +65,79 @@ describe('causalAttention', () => {
   }
 });
 
+describe('queries (keys) per thread: attn_forward_q, attn_dq_q, attn_dkv_q, attn_dkv_sel_q', () => {
+  // Software adapters take QPT queries per thread, a GPU one: every setting must give the same bits as
+  // one query per thread (a key outside a query's range is an exact no-op), forward and gradients —
+  // including groups cut by the sequence end (L = 50 is not a multiple of 3 or 4) and padding queries.
+  for (const [d, window] of [[33, 0], [64, 8], [8, 4]] as [number, number][]) {
+    it(`d=${d} window=${window}: QPT 2, 3, 4 equal QPT 1 bit for bit`, async () => {
+      const L = 50;
+      const x = inputs(L, L, d, 500 + d + window);
+      const lengths = i32(lensFor(L), [B]);
+      const run = async (n: number) => {
+        ops.setAttentionQueriesPerThread(n);
+        try {
+          return await gpuGrads(([q, k, v]) => ops.causalAttention(q, k, v, lengths, { window, longWindow: { window: 2 * window, longerThan: 45 } }), [x.q, x.k, x.v], x.w);
+        } finally {
+          ops.setAttentionQueriesPerThread('auto');
+        }
+      };
+      try {
+        const one = await run(1);
+        const ref = attentionRef({ kind: 'causal', window: 0 }, x.q, x.k, x.v, lensFor(L), false, x.w);
+        if (window === 0) expectClose(one.out.data, ref.out.data, FWD, 'QPT 1 forward');
+        for (const n of [2, 3, 4]) {
+          const r = await run(n);
+          expect([...r.out.data], `QPT ${n} forward`).toEqual([...one.out.data]);
+          r.grads.forEach((g, i) => expect([...g.data], `QPT ${n} gradient ${i}`).toEqual([...one.grads[i].data]));
+        }
+      } finally {
+        lengths.dispose();
+      }
+    });
+  }
+
+  // Selective dK/dV takes up to QPT keys of one block per thread (attn_dkv_sel_q): bs = 5 leaves a
+  // group of 1 or 2 keys at each block's end, L = 33 a partial last block.
+  for (const bs of [5, 8]) {
+    it(`selective dK/dV, bs=${bs}: QPT 2, 3, 4 equal QPT 1 bit for bit`, async () => {
+      const L = 33;
+      const d = 12;
+      const k = 3;
+      const x = inputs(L, L, d, 700 + bs);
+      const lens = lensFor(L);
+      const sel = selectBlocksRef(randn([B, L, d], 701), randn([B, Math.ceil(L / bs), d], 702), lens, bs, k, false);
+      const selT = i32(sel, [B, L, k]);
+      const lengths = i32(lens, [B]);
+      const run = async (n: number) => {
+        ops.setAttentionQueriesPerThread(n);
+        try {
+          return await gpuGrads(([q, kk, v]) => ops.selectiveAttention(q, kk, v, selT, lengths, { blockSize: bs }), [x.q, x.k, x.v], x.w);
+        } finally {
+          ops.setAttentionQueriesPerThread('auto');
+        }
+      };
+      try {
+        const one = await run(1);
+        const ref = attentionRef({ kind: 'selective', bs, sel, ksel: k }, x.q, x.k, x.v, lens, false, x.w);
+        expectClose(one.grads[1].data, ref.gk.data, BWD, 'QPT 1 dk');
+        for (const n of [2, 3, 4]) {
+          const r = await run(n);
+          for (const i of [1, 2]) expect([...r.grads[i].data], `QPT ${n} gradient ${i}`).toEqual([...one.grads[i].data]);
+        }
+      } finally {
+        selT.dispose();
+        lengths.dispose();
+      }
+    });
+  }
+
+  it('rejects a setting outside 1 … ATTENTION_MAX_QPT', () => {
+    expect(() => ops.setAttentionQueriesPerThread(0)).toThrow(/setAttentionQueriesPerThread: expects 'auto' or an integer 1 … 4, got 0/);
+    expect(() => ops.setAttentionQueriesPerThread(5)).toThrow(/got 5/);
+  });
+});
+
 describe('causalAttention with a per-sequence window (longWindow, SAL\'s paper rule)', () => {
   // Sequences are independent, so each one must equal, bit for bit, the fixed-window op with its own
   // W (window 4 and 8 are checked against the float64 reference above). Lengths 37 and 31 are longer

@@ -70,6 +70,27 @@ export const SELECT_MAX_K = 32;
 const MODE = { causal: 0, block: 1, selective: 2 } as const;
 /** 4·RCAP in shaders/sparse_attention.wgsl. */
 const REG_MAX_DIM = 64;
+/**
+ * Queries per thread of attn_forward_q on the software adapters: B = 64, L = 200, d = 64 causal forward
+ * on llvmpipe-GL, 61 ms with one query per thread, 35 ms with 2, 28 ms with 4 (first compile 0.4, 0.6,
+ * 1.5 s), in a standalone copy of the kernel.
+ */
+const QPT_SOFTWARE = 4;
+/** attn_forward_q's QCAP: the most queries one thread takes. */
+export const ATTENTION_MAX_QPT = 4;
+let qptSetting: 'auto' | number = 'auto';
+
+/**
+ * Queries per thread of the causal/windowed kernels over every position: 'auto' (QPT_SOFTWARE on the
+ * software adapters, 1 on a GPU), or 1 … ATTENTION_MAX_QPT on any adapter. Results are the same bits
+ * whatever the setting; tests use it to run the path the other kind of adapter takes.
+ */
+export function setAttentionQueriesPerThread(n: 'auto' | number): void {
+  if (n !== 'auto' && !(Number.isInteger(n) && n >= 1 && n <= ATTENTION_MAX_QPT)) {
+    throw new TensorError(`setAttentionQueriesPerThread: expects 'auto' or an integer 1 … ${ATTENTION_MAX_QPT}, got ${n}`);
+  }
+  qptSetting = n;
+}
 
 export interface CausalAttentionOptions {
   /** W > 0: keys max(0, t−W+1) … t (the W most recent items up to and including t). 0/undefined: all j ≤ t. */
@@ -168,10 +189,18 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
   const REG = d <= REG_MAX_DIM;
   const constants = { WG, MODE: L.mode, LAST_ONLY: L.lastOnly, REG, D4: REG ? d4 : 1 };
   const params = { nq, lq: Lq, nkeys, rows: L.rows, d4, lmax: L.lmax, window: L.window, window_long: L.windowLong, long_after: L.longAfter, bs: L.bs, ksel: L.ksel, scale: 1 / Math.sqrt(L.scaleDim ?? d) };
-  const launch = (entry: string, buffers: Record<string, GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number }>, n: number) => {
+  const launch = (entry: string, buffers: Record<string, GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number }>, n: number, extra: Record<string, number> = {}) => {
     if (n === 0) return;
-    e.stream.dispatch(e.kernels.get('sparse_attention', entry, constants), buffers, params, e.grid(Math.ceil(n / WG)));
+    e.stream.dispatch(e.kernels.get('sparse_attention', entry, { ...constants, ...extra }), buffers, params, e.grid(Math.ceil(n / WG)));
   };
+  // Consecutive queries per thread for causal/windowed attention over every position (the WGSL's
+  // attn_forward_q): each key row is loaded once for QPT queries. Software adapters only — on a GPU
+  // QPT·3 register rows of d would spill and B·L/QPT threads under-fill the device (not measured).
+  const perThread = !REG ? 1 : qptSetting !== 'auto' ? qptSetting : e.gpu.software ? QPT_SOFTWARE : 1;
+  const qpt = L.mode === MODE.causal && !L.lastOnly ? perThread : 1;
+  // Selective dK/dV: keys of one block per thread (they share the block's run of the index).
+  const kpt = L.mode === MODE.selective ? perThread : 1;
+  const groups = B * Math.ceil(Lq / qpt);
 
   const qb = bindable(q);
   const kb = bindable(k);
@@ -180,7 +209,9 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
   const sb = sel ? bindable(sel) : lb;
   const out = Tensor.empty([B, Lq, d], 'f32', e);
   const lse = Tensor.empty([B, Lq], 'f32', e);
-  launch('attn_forward', { q: qb.binding(op), kx: kb.binding(op), vx: vb.binding(op), lens: lb.binding(op), sel: sb.binding(op), o: out.binding(op), lse: lse.binding(op) }, nq);
+  const fwd = { q: qb.binding(op), kx: kb.binding(op), vx: vb.binding(op), lens: lb.binding(op), sel: sb.binding(op), o: out.binding(op), lse: lse.binding(op) };
+  if (qpt > 1) launch('attn_forward_q', fwd, groups, { QPT: qpt });
+  else launch('attn_forward', fwd, nq);
   const dispose = () => {
     for (const [c, t] of [[qb, q], [kb, k], [vb, v], [lb, lengths]] as const) if (c !== t) c.dispose();
     if (sel && sb !== sel) sb.dispose();
@@ -214,10 +245,16 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
       const dq = Tensor.empty(q.shape, 'f32', e);
       const shared = { q: qs.binding(op), kx: ks.binding(op), vx: vs.binding(op), dout: gb.binding(op), st: st.binding(op) };
       const common = { ...shared, lens: ls.binding(op), sel: ss.binding(op) };
-      launch('attn_dq', { ...common, dq: dq.binding(op) }, nq);
+      if (qpt > 1) launch('attn_dq_q', { ...common, dq: dq.binding(op) }, groups, { QPT: qpt });
+      else launch('attn_dq', { ...common, dq: dq.binding(op) }, nq);
       const dkv = Tensor.empty([2, nkeys, d], 'f32', e);
-      if (invs) {
+      if (invs && kpt > 1) {
+        const perBlock = Math.ceil(L.bs / kpt);
+        launch('attn_dkv_sel_q', { ...shared, sel_index_in: invs.binding(op), dkv: dkv.binding(op) }, B * Math.ceil(L.rows / L.bs) * perBlock, { QPT: kpt });
+      } else if (invs) {
         launch('attn_dkv_sel', { ...shared, sel_index_in: invs.binding(op), dkv: dkv.binding(op) }, nkeys);
+      } else if (qpt > 1) {
+        launch('attn_dkv_q', { ...common, dkv: dkv.binding(op) }, B * Math.ceil(L.rows / qpt), { QPT: qpt });
       } else {
         launch('attn_dkv', { ...common, dkv: dkv.binding(op) }, nkeys);
       }
