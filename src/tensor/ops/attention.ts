@@ -10,8 +10,8 @@
 // - Scale 1/√d. A query with no keys outputs 0 (its stored lse is the lowest finite f32, standing for
 //   −∞, so no NaN reaches backward).
 //
-// Why these kernel shapes: one thread per query (forward, dQ) and one per key row (dK/dV), no barriers,
-// no atomics — barriers dominate on the CPU adapters (reduce.ts rowConfig: softmax over 1M elements,
+// Why these kernel shapes: one thread per query (forward, dQ) and one per key row (dK/dV) — or on the
+// software adapters up to 4 of them, see "Rows per thread" below — no barriers, no atomics — barriers dominate on the CPU adapters (reduce.ts rowConfig: softmax over 1M elements,
 // d = 8, 5.8 ms with a thread per row against 4128 ms with a 256-thread workgroup per row on llvmpipe),
 // and per-destination loops keep backward deterministic (DESIGN.md §3). Only the log-sum-exp is stored
 // (never the L×L weights); backward forms Δ_t = Σ o_t·dO_t first, then separate dQ and dK/dV kernels
@@ -39,10 +39,25 @@
 // 1.1 s → 0.45 s selective (k = 4, bs = 8). d > 64 keeps the streaming path (tested at d = 70).
 // With REG the thread's own fixed rows (forward/dQ: q and dO; dK/dV: its k and v) are also loaded once
 // into the same kind of arrays, each streamed row is loaded once per key (dQ used to read k twice, dK/dV
-// q and dO twice), and the dot products run over those unrolled vec4 chunks (ALIGNED, d % 4 = 0, drops
-// the tail tests): per-kernel profile (`npm run bench -- attention --profile`), B = 64, L = 200, d = 64,
-// window 8 fwd+bwd 182 → 147 ms, dense causal dK/dV 1386 → 470 ms, selective dK/dV 291 → 169 ms.
+// q and dO twice), and the dot products run over those unrolled vec4 chunks: per-kernel profile
+// (`npm run bench -- attention --profile`), B = 64, L = 200, d = 64, window 8 fwd+bwd 182 → 147 ms,
+// dense causal dK/dV 1386 → 470 ms, selective dK/dV 291 → 169 ms.
 // (llvmpipe-GL, 2 cores shared with other jobs: timings are approximate.)
+//
+// Why rows are vec4-typed and d is padded to a multiple of 4: the kernels used to bind array<f32> and
+// build each vec4 from four scalar loads (a tail test for d % 4 ≠ 0). On llvmpipe every lane's scalar
+// load is a gather; binding array<vec4f> made the same profile's kernels 2.2–2.4× faster (dense causal
+// fwd+bwd kernels 474 → 202 ms, selective 165 → 69 ms). attend() pads q, k, v with zero columns
+// (differentiable concat, then a slice of the output) when d % 4 ≠ 0; the scale stays 1/√d.
+//
+// Rows per thread (QPT, software adapters only): causal/windowed forward and dQ take up to 4
+// consecutive queries of a sequence per thread, dK/dV up to 4 consecutive keys, and selective dK/dV up
+// to 4 keys of one block (which share the block's run of the inverse index), so each streamed row is
+// loaded once for all of them. A row outside one query's (key's) range gets weight 0, an exact no-op,
+// so results are the same bits as one row per thread (tested). Same profile: dense causal kernels
+// 202 → 85 ms (forward 60 → 23, dQ 62 → 28, dK/dV 80 → 35), selective dK/dV 26 → 14 ms. On a GPU the
+// 4·3 register rows of d would spill and B·L/4 threads under-fill the device, so it keeps one row per
+// thread there (not measured: setAttentionQueriesPerThread forces either on any adapter).
 //
 // Window semantics (paper §3.2.1, eq. 6–7): the text says "the W items immediately preceding the most
 // recent item", the keys are H[L−W : L] and the mask allows j ∈ [L − W, L] — W or W + 1 positions
@@ -71,7 +86,7 @@ const MODE = { causal: 0, block: 1, selective: 2 } as const;
 /** 4·RCAP in shaders/sparse_attention.wgsl. */
 const REG_MAX_DIM = 64;
 /**
- * Queries per thread of attn_forward_q on the software adapters: B = 64, L = 200, d = 64 causal forward
+ * Rows per thread of the *_q kernels on the software adapters: B = 64, L = 200, d = 64 causal forward
  * on llvmpipe-GL, 61 ms with one query per thread, 35 ms with 2, 28 ms with 4 (first compile 0.4, 0.6,
  * 1.5 s), in a standalone copy of the kernel.
  */
@@ -193,9 +208,7 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
     if (n === 0) return;
     e.stream.dispatch(e.kernels.get('sparse_attention', entry, { ...constants, ...extra }), buffers, params, e.grid(Math.ceil(n / WG)));
   };
-  // Consecutive queries per thread for causal/windowed attention over every position (the WGSL's
-  // attn_forward_q): each key row is loaded once for QPT queries. Software adapters only — on a GPU
-  // QPT·3 register rows of d would spill and B·L/QPT threads under-fill the device (not measured).
+  // Rows per thread (see the top comment): causal/windowed over every position, and selective dK/dV.
   const perThread = !REG ? 1 : qptSetting !== 'auto' ? qptSetting : e.gpu.software ? QPT_SOFTWARE : 1;
   const qpt = L.mode === MODE.causal && !L.lastOnly ? perThread : 1;
   // Selective dK/dV: keys of one block per thread (they share the block's run of the index).
