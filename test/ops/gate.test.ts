@@ -1,5 +1,6 @@
 // gatedMix (SAL's fused gate): forward and every gradient vs the float64 reference for 1, 2 and 3
-// branches on odd shapes, finite differences on a small case, and shape errors.
+// branches on odd shapes, d both a multiple of 4 (the vec4 rows as they are) and not (padded with zero
+// columns), finite differences on a small case, and shape errors.
 import { describe, it, expect } from 'vitest';
 import * as ops from '../../src/tensor/index.ts';
 import { gatedMix } from '../../src/tensor/ops/gate.ts';
@@ -20,6 +21,9 @@ describe('gatedMix', () => {
     [2, [2, 5], 70],
     [1, [7], 5],
     [3, [1, 1], 1],
+    [3, [2, 29], 64], // MUFASA's d: no padding
+    [2, [41], 36],
+    [1, [3, 2], 6],
   ] as [number, number[], number][]) {
     it(`n=${n} shape [${lead}, ${d}] forward and gradients vs float64`, async () => {
       const zs = Array.from({ length: n }, (_, b) => randn([...lead, d], 100 * n + b));

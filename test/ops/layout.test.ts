@@ -5,6 +5,7 @@ import { describe, it, expect } from 'vitest';
 import * as ops from '../../src/tensor/index.ts';
 import type { Tensor } from '../../src/tensor/index.ts';
 import { Nd, randn } from '../reference/nd.ts';
+import { padLastDim } from '../../src/tensor/ops/layout.ts';
 import { permuteRef, sliceRef, unsliceRef, concatRef } from '../reference/gather.ts';
 import { expectClose, gpuGrads, finiteDiff, toGpu } from '../helpers.ts';
 
@@ -249,6 +250,27 @@ describe('concat', () => {
     expectClose(grads[0].data, permuteRef(sliceRef(w, 0, 0, 3), [1, 0]).data, EXACT, 'backward a');
     expectClose(grads[1].data, unsliceRef(sliceRef(w, 0, 3, 6), [3, 9], 1, 2).data, EXACT, 'backward b');
     expectClose(grads[2].data, sliceRef(w, 0, 6, 7).data, EXACT, 'backward c');
+  });
+});
+
+describe('padLastDim', () => {
+  for (const [shape, width] of [[[3, 5, 7], 8], [[9], 12], [[2, 6], 6]] as [number[], number][]) {
+    it(`${JSON.stringify(shape)} to width ${width}: zero columns, gradient of the kept columns`, async () => {
+      const x = randn(shape, 31);
+      const ax = shape.length - 1;
+      const want = concatRef([x, Nd.zeros([...shape.slice(0, -1), width - shape[ax]])], ax);
+      const w = randn(want.shape, 32);
+      const { out, grads } = await gpuGrads(([t]) => padLastDim(t, width), [x], w);
+      expect(out.shape).toEqual(want.shape);
+      expectClose(out.data, want.data, EXACT, 'forward');
+      expectClose(grads[0].data, sliceRef(w, ax, 0, shape[ax]).data, EXACT, 'backward');
+    });
+  }
+
+  it('rejects a width below the last axis, naming the shape', () => {
+    ops.tidy(() => {
+      expect(() => padLastDim(ops.zeros([2, 7]), 5)).toThrow('padLastDim: width 5 is below the last axis of [2, 7]');
+    });
   });
 });
 

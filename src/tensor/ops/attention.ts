@@ -73,8 +73,7 @@
 import type { Engine } from '../../gpu/engine.ts';
 import { Tensor, ShapeError, TensorError, contiguousStrides } from '../tensor.ts';
 import { record } from '../tape.ts';
-import { bindable, concat, slice, T as tr } from './layout.ts';
-import { zeros } from './creation.ts';
+import { bindable, slice, padLastDim, T as tr } from './layout.ts';
 import { engineOf, assertDType, fmt } from './util.ts';
 import { matmul } from './matmul.ts';
 import { tidy } from '../scope.ts';
@@ -179,12 +178,6 @@ interface Launch {
   scaleDim?: number;
 }
 
-/** q, k, v with zero columns appended up to d4·4 (the kernels' vec4 rows), as differentiable ops. */
-function padColumns(t: Tensor, width: number): Tensor {
-  const [B, n, d] = t.shape;
-  return concat([t, zeros([B, n, width - d], { engine: t.engine })], 2);
-}
-
 /** Forward + autograd for one attention mode; `sel` only for selective. */
 function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, sel: Tensor | null, L: Launch): Tensor {
   const e = engineOf(op, q, k, v, lengths, ...(sel ? [sel] : []));
@@ -194,7 +187,7 @@ function attend(op: string, q: Tensor, k: Tensor, v: Tensor, lengths: Tensor, se
     // The kernels read vec4 rows (see the WGSL's header): pad d to 4·d4 with zero columns, which leave
     // every dot product as it is, and keep the first d columns of the output. Scale stays 1/√d.
     const w = 4 * d4;
-    return tidy(() => slice(attend(op, padColumns(q, w), padColumns(k, w), padColumns(v, w), lengths, sel, { ...L, scaleDim: d }), 2, 0, d));
+    return tidy(() => slice(attend(op, padLastDim(q, w), padLastDim(k, w), padLastDim(v, w), lengths, sel, { ...L, scaleDim: d }), 2, 0, d));
   }
   const nq = B * Lq;
   const nkeys = B * L.rows;

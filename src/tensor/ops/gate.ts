@@ -6,10 +6,12 @@
 // `npm run bench -- attention --profile`): three strided concat copies each way, the broadcast product's
 // reduction, and several elementwise passes over [B, L, 3·d]. Fused it is one pass over the branches
 // forward and one backward, plus dW = z_bᵀ·dlogit (the engine's matmul) and dbias = Σ dlogit.
+// The kernels read vec4 rows (shaders/gate.wgsl): d not a multiple of 4 is padded with zero columns.
 
 import { Tensor, ShapeError, TensorError, contiguousStrides } from '../tensor.ts';
 import { record } from '../tape.ts';
-import { bindable, concat, reshape, T as tr } from './layout.ts';
+import { bindable, concat, reshape, slice, padLastDim, T as tr } from './layout.ts';
+import { tidy } from '../scope.ts';
 import { engineOf, assertDType, fmt } from './util.ts';
 import { matmul } from './matmul.ts';
 import { sum } from './reduce.ts';
@@ -37,10 +39,26 @@ export function gatedMix(zs: readonly Tensor[], w: Tensor, bias: Tensor): Tensor
     if (z.shape.join() !== shape.join()) throw new ShapeError(op, `branch ${i} is ${fmt(z.shape)}, branch 0 is ${fmt(shape)}`);
   });
   const d = shape[shape.length - 1];
-  const rows = zs[0].size / d;
   if (w.rank !== 2 || w.shape[0] !== n * d || w.shape[1] !== n) throw new ShapeError(op, `w must be [n·d, n] = [${n * d}, ${n}] for ${n} branches of d = ${d}, got ${fmt(w.shape)}`);
   if (bias.rank !== 1 || bias.shape[0] !== n) throw new ShapeError(op, `bias must be [${n}], got ${fmt(bias.shape)}`);
+  if (d % 4 !== 0) {
+    // Zero columns change no logit (W's rows past d read as 0 in the kernel) and mix to zero outputs.
+    const width = 4 * Math.ceil(d / 4);
+    const r = shape.length - 1;
+    return tidy(() => slice(mixRows(zs.map((z) => padLastDim(z, width)), w, bias, d), r, 0, d));
+  }
+  return mixRows(zs, w, bias, d);
+}
 
+/** gatedMix on rows of a multiple of 4 columns, the first d of which W weighs (the rest are zero padding). */
+function mixRows(zs: readonly Tensor[], w: Tensor, bias: Tensor, d: number): Tensor {
+  const op = 'gatedMix';
+  const n = zs.length;
+  const e = zs[0].engine;
+  const shape = zs[0].shape;
+  const width = shape[shape.length - 1];
+  const d4 = width / 4;
+  const rows = zs[0].size / width;
   const WG = wgOf(e);
   const grid = e.grid(Math.ceil(rows / WG));
   const kernel = (entry: string) => e.kernels.get('gate', entry, { WG, N: n });
@@ -51,7 +69,7 @@ export function gatedMix(zs: readonly Tensor[], w: Tensor, bias: Tensor): Tensor
   const y = Tensor.empty(shape, 'f32', e);
   const gates = Tensor.empty([rows, n], 'f32', e);
   if (rows > 0) {
-    e.stream.dispatch(kernel('gate_forward'), { ...zBind(zb), w: wb.binding(op), bias: bb.binding(op), y: y.binding(op), gates: gates.binding(op) }, { rows, d }, grid);
+    e.stream.dispatch(kernel('gate_forward'), { ...zBind(zb), w: wb.binding(op), bias: bb.binding(op), y: y.binding(op), gates: gates.binding(op) }, { rows, d, d4 }, grid);
   }
   const res = record(op, [...zs, w, bias], y, (saver) => {
     const zsv = zb.map((z) => saver.save(z));
@@ -59,29 +77,27 @@ export function gatedMix(zs: readonly Tensor[], w: Tensor, bias: Tensor): Tensor
     const gs = saver.save(gates);
     return (g) => {
       const gb = bindable(g);
-      const dz = Tensor.empty([n, rows, d], 'f32', e);
+      const dz = Tensor.empty([n, rows, width], 'f32', e);
       const dlogit = Tensor.empty([rows, n], 'f32', e);
       if (rows > 0) {
         e.stream.dispatch(
           kernel('gate_backward'),
           { ...zBind(zsv), w: ws.binding(op), dy: gb.binding(op), gates_in: gs.binding(op), dz: dz.binding(op), dlogit: dlogit.binding(op) },
-          { rows, d },
+          { rows, d, d4 },
           grid,
         );
       }
       if (gb !== g) gb.dispose();
       const strides = contiguousStrides(shape);
-      const dzs = zs.map((_, b) => dz.view(shape, strides, dz.offset + b * rows * d));
+      const dzs = zs.map((_, b) => dz.view(shape, strides, dz.offset + b * rows * width));
       dz.dispose();
-      // dW = [z_0; …; z_{n−1}]ᵀ·dlogit, one [d, n] block per branch.
-      const blocks = zsv.map((z) => {
-        const flat = reshape(z, [rows, d]);
-        const ft = tr(flat);
-        const p = matmul(ft, dlogit);
-        ft.dispose();
-        flat.dispose();
-        return p;
-      });
+      // dW = [z_0; …; z_{n−1}]ᵀ·dlogit over the first d columns, one [d, n] block per branch.
+      const blocks = zsv.map((z) =>
+        tidy(() => {
+          const flat = reshape(z, [rows, width]);
+          return matmul(tr(width === d ? flat : slice(flat, 1, 0, d)), dlogit);
+        }),
+      );
       const dw = n === 1 ? blocks[0] : concat(blocks, 0);
       if (n > 1) blocks.forEach((b) => b.dispose());
       const db = sum(dlogit, 0);

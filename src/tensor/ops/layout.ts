@@ -5,6 +5,7 @@ import { Tensor, ShapeError, sizeOf, contiguousStrides } from '../tensor.ts';
 import { record } from '../tape.ts';
 import { dispatch1d, engineOf, pad8, fmt, normAxis } from './util.ts';
 import { coalesceDims, asRank3 } from './binary.ts';
+import { zeros } from './creation.ts';
 
 /** Copy `src` (any strides) into `dst` at element `dstOffset` with `dstStrides`. */
 function copyInto(src: Tensor, dst: Tensor, dstStrides: readonly number[], dstOffset: number): void {
@@ -143,4 +144,14 @@ export function concat(ts: readonly Tensor[], axis: number): Tensor {
       return c;
     }),
   );
+}
+
+/** `t` with zero columns appended to its last axis up to `width`, as a differentiable concat. */
+export function padLastDim(t: Tensor, width: number): Tensor {
+  const d = t.shape[t.rank - 1];
+  if (width < d) throw new ShapeError('padLastDim', `width ${width} is below the last axis of ${fmt(t.shape)}`);
+  const z = zeros([...t.shape.slice(0, -1), width - d], { engine: t.engine });
+  const out = concat([t, z], t.rank - 1);
+  z.dispose(); // concat's backward needs only the shapes
+  return out;
 }
