@@ -15,6 +15,7 @@ export {
   DeviceMismatchError,
   OutOfMemoryError,
   DeviceLostError,
+  DeviceError,
   NonFiniteError,
   DataFormatError,
   CheckpointError,

@@ -74,6 +74,21 @@ export class DeviceLostError extends MufasaError {
   }
 }
 
+/**
+ * The device reported errors asynchronously (a validation error, out of memory): a command buffer with
+ * such an error does not run at all, so what was read back since came from work that never ran. Thrown
+ * by the next readback or sync; `messages` holds every error reported since the last one thrown.
+ */
+export class DeviceError extends MufasaError {
+  constructor(readonly messages: string[], readonly op: string) {
+    super(
+      `${op}: the GPU device reported ${messages.length === 1 ? 'an error' : `${messages.length} errors`}, so work submitted ` +
+        `with ${messages.length === 1 ? 'it' : 'them'} did not run and results read since are not valid: ${messages[0].split('\n')[0]}`,
+    );
+    this.name = 'DeviceError';
+  }
+}
+
 /** Where a non-finite value was found during training. */
 export interface NonFiniteWhere {
   /** What held the value: e.g. 'loss L_MFL', 'parameter sal.gate.w'. */

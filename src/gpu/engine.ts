@@ -21,7 +21,8 @@ export class Engine {
   readonly kernels: KernelRegistry;
   readonly stream: Stream;
   private destroyed = false;
-  /** Validation/out-of-memory errors the device reported asynchronously (tests fail on any). */
+  /** Validation/out-of-memory errors the device reported asynchronously (tests fail on any); the stream
+   * also throws them as DeviceError from its next readback or sync. */
   readonly deviceErrors: string[] = [];
   /** Set once `device.lost` resolves: from then on every op and readback throws DeviceLostError. */
   lostInfo: { reason: string; message: string } | null = null;
@@ -35,6 +36,9 @@ export class Engine {
     this.device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       this.deviceErrors.push(msg);
+      // Also queued for the stream: its next readback or sync throws DeviceError, so a caller (the
+      // trainer's loss readback) stops instead of carrying on with results of work that never ran.
+      this.stream.errors.push(msg);
       console.error(`[mufasa-gpu] device error: ${msg}`);
     });
     // Device loss (driver reset, GPU removed, destroy()) is reported only through this promise; the

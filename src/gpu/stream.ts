@@ -12,7 +12,7 @@
 
 import { packUniform } from './kernels.ts';
 import type { Kernel } from './kernels.ts';
-import { DeviceLostError } from '../errors.ts';
+import { DeviceLostError, DeviceError } from '../errors.ts';
 import type { GpuProfiler } from './profile.ts';
 
 export interface BufferBinding {
@@ -37,6 +37,8 @@ export class Stream {
   maxPendingDispatches = 4096;
   /** Set by the engine when `device.lost` resolves. */
   lost: { reason: string; message: string } | null = null;
+  /** Device errors reported asynchronously and not yet thrown (the engine's uncapturederror handler). */
+  readonly errors: string[] = [];
   /** Profiling mode (src/gpu/profile.ts setProfiling): a timestamped pass per dispatch. */
   profiler: GpuProfiler | null = null;
 
@@ -140,7 +142,9 @@ export class Stream {
         if (this.lost) throw new DeviceLostError(this.lost.reason, this.lost.message, 'read');
         throw e;
       }
-      return staging.getMappedRange().slice(0, size);
+      const data = staging.getMappedRange().slice(0, size);
+      this.throwErrors('read');
+      return data;
     } finally {
       staging.destroy();
     }
@@ -151,6 +155,12 @@ export class Stream {
     this.assertAlive('sync');
     this.flush();
     await gpuWait(this.device.queue.onSubmittedWorkDone());
+    this.throwErrors('sync');
+  }
+
+  /** Throws DeviceError with the device errors reported since the last one thrown (Engine queues them). */
+  private throwErrors(op: string): void {
+    if (this.errors.length) throw new DeviceError(this.errors.splice(0), op);
   }
 
   private assertAlive(op: string): void {

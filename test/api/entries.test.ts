@@ -12,7 +12,7 @@ const BOTH = [
   'initEngine', 'getDevice', 'engine', 'Engine', 'setEngine', 'tensor', 'zeros', 'Tensor', 'tidy', 'keep', 'noGrad', 'backward', 'grad',
   'matmul', 'linear', 'add', 'relu', 'sum', 'softmax', 'gatherRows', 'infoNCE', 'causalAttention', 'blockAttention', 'selectBlocks', 'selectiveAttention',
   'Adam', 'AdamW', 'Mufasa', 'defaultMufasaConfig', 'MFL', 'SAL', 'datasetFromArrays', 'leaveOneOut', 'makeBatches', 'evaluate', 'topKItems',
-  'MufasaError', 'ShapeError', 'DTypeError', 'DisposedTensorError', 'DeviceMismatchError', 'OutOfMemoryError', 'DeviceLostError', 'NonFiniteError', 'DataFormatError', 'CheckpointError',
+  'MufasaError', 'ShapeError', 'DTypeError', 'DisposedTensorError', 'DeviceMismatchError', 'OutOfMemoryError', 'DeviceLostError', 'DeviceError', 'NonFiniteError', 'DataFormatError', 'CheckpointError',
 ];
 
 it('exports the documented surface from each entry', () => {
@@ -27,7 +27,7 @@ it('exports the documented surface from each entry', () => {
   // Internals stay internal.
   for (const n of ['Stream', 'BufferPool', 'KernelRegistry', 'dispatch1d', 'registerTapeOps', 'Storage']) expect((node as Record<string, unknown>)[n], n).toBeUndefined();
   // One error family.
-  for (const E of [node.ShapeError, node.DTypeError, node.DisposedTensorError, node.DeviceMismatchError, node.OutOfMemoryError, node.DeviceLostError, node.NonFiniteError, node.DataFormatError, node.CheckpointError, node.KernelError]) {
+  for (const E of [node.ShapeError, node.DTypeError, node.DisposedTensorError, node.DeviceMismatchError, node.OutOfMemoryError, node.DeviceLostError, node.DeviceError, node.NonFiniteError, node.DataFormatError, node.CheckpointError, node.KernelError]) {
     expect(E.prototype).toBeInstanceOf(node.MufasaError);
   }
 });

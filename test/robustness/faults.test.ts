@@ -1,7 +1,9 @@
 // Fault tests (issue 7): a diverging run stops with NonFiniteError and leaves the last good checkpoint
 // loadable (and resumable); a device lost mid-training (device.destroy() from a hook) stops the run with
 // DeviceLostError, and a new engine resumes from the last checkpoint to the same result as a run that
-// was never interrupted. Tiny synthetic configs: the whole file is a few seconds on llvmpipe.
+// was never interrupted; an asynchronous device error (validation, out of memory) is thrown as DeviceError
+// by the next readback or sync, and stops a training run with the last checkpoint intact. Tiny synthetic
+// configs: the whole file is a few seconds on llvmpipe.
 import { it, expect, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,8 +13,13 @@ import { train, defaultTrainConfig } from '../../src/train/trainer.ts';
 import type { TrainConfig } from '../../src/train/trainer.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.ts';
 import { Engine, engine, setEngine } from '../../src/gpu/engine.ts';
-import { NonFiniteError, DeviceLostError } from '../../src/errors.ts';
+import { NonFiniteError, DeviceLostError, DeviceError } from '../../src/errors.ts';
 import { tensor } from '../../src/tensor/ops/creation.ts';
+
+/** An uncaptured validation error on `e`'s device: MAP_READ may only be combined with COPY_DST. */
+function provokeDeviceError(e: Engine): void {
+  e.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+}
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -103,3 +110,45 @@ it('device loss: destroy() mid-training stops the run with DeviceLostError; a ne
     resumedOn?.destroy();
   }
 }, 90_000);
+
+it('device errors: the next sync and the next readback throw DeviceError with the message, once; the engine works on', async () => {
+  const e = engine();
+  try {
+    provokeDeviceError(e);
+    const err = await e.stream.sync().then(() => null, (x: unknown) => x);
+    expect(err).toBeInstanceOf(DeviceError);
+    expect((err as DeviceError).op).toBe('sync');
+    expect((err as DeviceError).messages.length).toBe(1);
+    expect((err as Error).message).toMatch(/^sync: the GPU device reported an error, so work submitted with it did not run and results read since are not valid: .*usage/i);
+    await e.stream.sync(); // reported once, not again
+
+    const t = tensor([1, 2, 3]);
+    provokeDeviceError(e);
+    provokeDeviceError(e);
+    const err2 = await t.data().then(() => null, (x: unknown) => x);
+    expect(err2).toBeInstanceOf(DeviceError);
+    expect((err2 as Error).message).toMatch(/^read: the GPU device reported 2 errors, so work submitted with them did not run/);
+    expect(Array.from(await t.data())).toEqual([1, 2, 3]);
+    t.dispose();
+  } finally {
+    e.deviceErrors.splice(0); // provoked on purpose (the after-each check fails a test on any)
+  }
+});
+
+it('device errors: one during training stops the run with DeviceError at the next loss readback; the last checkpoint is intact', async () => {
+  const e = engine();
+  const last = join(tmp(), 'last');
+  try {
+    const err = await train(ds, cfg, {
+      lastDir: last,
+      onEpoch: (l) => {
+        if (l.stage === 'sal' && l.epoch === 2) provokeDeviceError(e); // before epoch 2's checkpoint
+      },
+    }).then(() => null, (x: unknown) => x);
+    expect(err).toBeInstanceOf(DeviceError);
+    expect((err as Error).message).toMatch(/^read: the GPU device reported an error/);
+    expect(loadCheckpoint(last).meta.epoch).toBe(1);
+  } finally {
+    e.deviceErrors.splice(0);
+  }
+}, 60_000);
