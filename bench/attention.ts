@@ -31,16 +31,22 @@ interface Row {
   attention_mac_ratio: number;
 }
 
-/** Forward + backward of `f` on a fresh input gradient, ending in a GPU sync. */
-function step(e: Engine, h: Tensor, f: () => Tensor): () => Promise<void> {
+/**
+ * Forward + backward of `f` on a fresh input gradient, ending in a GPU sync. The layer's parameter
+ * gradients are dropped after each step, as an optimizer's zeroGrad does: left to accumulate, every
+ * later step would add a chained `add` per parameter that training never runs.
+ */
+function step(e: Engine, h: Tensor, params: Tensor[], f: () => Tensor): () => Promise<void> {
   return async () => {
     const out = f();
     const g = tidy(() => tensor(new Float32Array(out.size).fill(1 / out.size), [...out.shape], { engine: e }));
     out.backward(g);
     g.dispose();
     out.dispose();
-    h.grad?.dispose();
-    h.grad = null;
+    for (const t of [h, ...params]) {
+      t.grad?.dispose();
+      t.grad = null;
+    }
     await e.stream.sync();
   };
 }
@@ -63,8 +69,8 @@ export async function run(args: BenchArgs): Promise<void> {
     const h = tensor(normalArray(B * L * d, 1, rand), [B, L, d], { requiresGrad: true, engine: e });
     const lengths = new Int32Array(B).fill(L);
     const len = tensor(lengths, [B], { dtype: 'i32', engine: e });
-    const sparse = step(e, h, () => sal.forward(h, lengths));
-    const dense = step(e, h, () => tidy(() => causalAttention(linear(h, wq), linear(h, wk), linear(h, wv), len)));
+    const sparse = step(e, h, sal.parameters(), () => sal.forward(h, lengths));
+    const dense = step(e, h, [wq, wk, wv], () => tidy(() => causalAttention(linear(h, wq), linear(h, wk), linear(h, wv), len)));
     if (args.extra.profile) {
       // --profile: per-kernel times of one step of each (replayed, synced after every dispatch).
       for (const [name, f] of [['SAL', sparse], ['dense', dense]] as const) {

@@ -1,5 +1,6 @@
 // Elementwise family: unary maths (forward + backward), broadcasting binary ops (forward + the
-// reduce-to-operand backward), fill, in-place accumulate, and the strided copy that materialises views.
+// reduce-to-operand backward), the sum of several same-shape tensors, fill, in-place accumulate, and the
+// strided copy that materialises views.
 //
 // One thread per output element over a 2-D grid of workgroups (maxComputeWorkgroupsPerDimension is
 // 65535 on every adapter, too few for 1-D grids over large tensors). Shapes of rank ≤ 8 travel in
@@ -234,6 +235,36 @@ fn binary_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
     acc += binary_df(g[io], a[ia], b[ib]);
   }
   gop[j] = acc;
+}
+
+// ------------------------------------------------------------------------------------------- add_n
+
+// out = ((t0 + t1) + t2) + … over SUM_N ≤ 7 same-shape tensors (binary.ts addN; the tape sums a tensor's
+// gradient contributions with it). Left to right, as chained adds would: the same bits, read in one
+// pass (n + 1 memory passes instead of 3(n − 1)). 8 storage buffers: WebGPU's minimum per stage.
+override SUM_N: u32 = 2u;
+struct SumParams { n: u32 }
+@group(0) @binding(0) var<uniform> sp: SumParams;
+@group(0) @binding(15) var<storage, read> t0: array<f32>;
+@group(0) @binding(16) var<storage, read> t1: array<f32>;
+@group(0) @binding(17) var<storage, read> t2: array<f32>;
+@group(0) @binding(18) var<storage, read> t3: array<f32>;
+@group(0) @binding(19) var<storage, read> t4: array<f32>;
+@group(0) @binding(20) var<storage, read> t5: array<f32>;
+@group(0) @binding(21) var<storage, read> t6: array<f32>;
+@group(0) @binding(22) var<storage, read_write> tsum: array<f32>;
+
+@compute @workgroup_size(WG)
+fn add_n(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat_index(gid, nwg);
+  if (i >= sp.n) { return; }
+  var v = t0[i] + t1[i];
+  if (SUM_N > 2u) { v += t2[i]; }
+  if (SUM_N > 3u) { v += t3[i]; }
+  if (SUM_N > 4u) { v += t4[i]; }
+  if (SUM_N > 5u) { v += t5[i]; }
+  if (SUM_N > 6u) { v += t6[i]; }
+  tsum[i] = v;
 }
 
 // ---------------------------------------------------------------------------------- fill, accumulate

@@ -11,8 +11,8 @@
 // forward 14.0 → 8.5 ms, backward 12.3 → 9.5 ms; both now move ~1.5 GB/s, the CPU adapter's speed for a
 // memory pass (DESIGN.md §3).
 //
-// Backward per row: a_b = z_b·dy, dlogit_b = g_b (a_b − Σ_c g_c a_c), dz_b = g_b dy + W_b·dlogit; the
-// caller forms dW = z_bᵀ·dlogit and dbias = Σ_r dlogit with the engine's matmul and sum.
+// Backward per row: a_b = z_b·dy, dlogit_b = g_b (a_b − Σ_c g_c a_c), dz_b = g_b dy + W_b·dlogit; then
+// dW = z_bᵀ·dlogit and dbias = Σ_r dlogit by gate_dw (below) over segments of rows.
 
 override WG: u32 = 64;
 override N: u32 = 3u;   // branches, 1 … 3
@@ -111,6 +111,65 @@ fn gate_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
         let wd = vec4f(dot(w_row(b, c), dl), dot(w_row(b, c + 1u), dl), dot(w_row(b, c + 2u), dl), dot(w_row(b, c + 3u), dl));
         dz[zb + q] = gs[b] * dy[base + q] + wd;
       }
+    }
+  }
+}
+
+// dW and dbias as partial sums over segments of SEG rows (grid y), merged in segment order by the
+// caller's sum over axis 0 (deterministic): thread t < N·d4 owns branch b = t / d4 and W rows
+// 4q … 4q + 3 (q = t % d4), Σ_r z_b[r, q]·dlogit_r; thread N·d4 owns dbias, Σ_r dlogit_r. Replaces
+// one split-K matmul per branch, their concat and a column sum (10 dispatches for SAL's 3 branches)
+// with 2.
+struct DwParams {
+  rows: u32,
+  d: u32,
+  d4: u32,
+  seg: u32,   // rows per segment
+}
+@group(0) @binding(0) var<uniform> dwp: DwParams;
+@group(0) @binding(12) var<storage, read> dlogit_in: array<f32>;   // [rows, N]
+@group(0) @binding(13) var<storage, read_write> dwpart: array<f32>; // [nseg, N·d + 1, N]
+
+fn dlogit_row(r: u32) -> vec3f {
+  return vec3f(dlogit_in[r * N], select(0.0, dlogit_in[r * N + 1u], N > 1u), select(0.0, dlogit_in[r * N + 2u], N > 2u));
+}
+
+@compute @workgroup_size(WG)
+fn gate_dw(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let t = gid.x;
+  let nd4 = N * dwp.d4;
+  if (t > nd4) { return; }
+  let r0 = wid.y * dwp.seg;
+  let r1 = min(dwp.rows, r0 + dwp.seg);
+  let stride = (N * dwp.d + 1u) * N;
+  let out = wid.y * stride;
+  if (t == nd4) {
+    var s = vec3f(0.0);
+    for (var r = r0; r < r1; r++) { s += dlogit_row(r); }
+    for (var j = 0u; j < N; j++) { dwpart[out + N * dwp.d * N + j] = s[j]; }
+    return;
+  }
+  let b = t / dwp.d4;
+  let q = t % dwp.d4;
+  // acc[k] = Σ_r z_b[r, 4q + k]·dlogit_r (one vec3 per W row).
+  var a0 = vec3f(0.0);
+  var a1 = vec3f(0.0);
+  var a2 = vec3f(0.0);
+  var a3 = vec3f(0.0);
+  for (var r = r0; r < r1; r++) {
+    let z = zval(b, r * dwp.d4 + q);
+    let dl = dlogit_row(r);
+    a0 += z.x * dl;
+    a1 += z.y * dl;
+    a2 += z.z * dl;
+    a3 += z.w * dl;
+  }
+  let acc = array<vec3f, 4>(a0, a1, a2, a3);
+  for (var k = 0u; k < 4u; k++) {
+    let c = 4u * q + k;
+    if (c < dwp.d) {
+      let row = out + (b * dwp.d + c) * N;
+      for (var j = 0u; j < N; j++) { dwpart[row + j] = acc[k][j]; }
     }
   }
 }

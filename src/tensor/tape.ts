@@ -101,6 +101,9 @@ export interface BackwardOptions {
   retainGraph?: boolean;
 }
 
+/** Gradient contributions of one tensor held before they are summed: addN's inputs per dispatch. */
+const ADD_N_FOLD = 7;
+
 /**
  * Backpropagate from `root`. `grad` defaults to ones for a scalar root (a one-element tensor); leaves'
  * `.grad` receive the sum over every path (and over earlier backward calls: gradients accumulate
@@ -111,7 +114,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
   if (!root.requiresGrad) throw new TensorError(`backward: ${root} does not require grad (no input of its graph has requiresGrad)`);
   if (!isGradEnabled()) throw new TensorError('backward: called inside noGrad()');
   // Lazy imports would be circular at module load: ops import tape.
-  const { ones, add, accumulateInto } = opsForTape!;
+  const { ones, add, addN, accumulateInto } = opsForTape!;
   if (!grad && root.size !== 1) throw new TensorError(`backward: ${root} is not a scalar; pass the output gradient`);
   if (grad && grad.shape.join() !== root.shape.join()) {
     throw new TensorError(`backward: gradient shape [${grad.shape.join(', ')}] does not match output [${root.shape.join(', ')}]`);
@@ -140,23 +143,31 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
         }
       }
     };
-    const grads = new Map<GradNode | Tensor, Tensor>();
+    // Each key's gradient contributions, summed when the key is reached: one addN over all of them
+    // reads each once (SAL's H has 8; chained adds re-read the running sum 7 times), in arrival order,
+    // so the bits are those of chained adds. Folded early at ADD_N_FOLD to bound what is held.
+    const grads = new Map<GradNode | Tensor, Tensor[]>();
     const seed = grad ? grad.view(grad.shape, grad.strides, grad.offset) : ones(root.shape);
     if (root.node) {
       visit(root.node);
-      grads.set(root.node, seed);
+      grads.set(root.node, [seed]);
     } else {
       accumulateLeaf(root, seed);
       return;
     }
     const addGrad = (key: GradNode | Tensor, g: Tensor) => {
-      const prev = grads.get(key);
-      if (!prev) grads.set(key, g);
+      const parts = grads.get(key);
+      if (!parts) grads.set(key, [g]);
       else {
-        grads.set(key, add(prev, g));
-        prev.dispose();
-        g.dispose();
+        parts.push(g);
+        if (parts.length >= ADD_N_FOLD) grads.set(key, [sumParts(parts)]);
       }
+    };
+    const sumParts = (parts: Tensor[]): Tensor => {
+      if (parts.length === 1) return parts[0];
+      const s = addN(parts);
+      parts.forEach((p) => p.dispose());
+      return s;
     };
     function accumulateLeaf(t: Tensor, g: Tensor) {
       if (t.disposed) {
@@ -178,9 +189,10 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
 
     for (let k = order.length - 1; k >= 0; k--) {
       const node = order[k];
-      const g = grads.get(node);
+      const parts = grads.get(node);
       grads.delete(node);
-      if (!g) continue;
+      if (!parts) continue;
+      const g = sumParts(parts);
       if (node.released) {
         g.dispose();
         throw new TensorError(`backward: the graph through '${node.op}' was already freed (use { retainGraph: true } to backward twice)`);
@@ -203,9 +215,9 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       });
       if (!opts.retainGraph) node.freeSaved();
     }
-    for (const [key, g] of grads) {
-      if (key instanceof Tensor) accumulateLeaf(key, g);
-      else g.dispose();
+    for (const [key, parts] of grads) {
+      if (key instanceof Tensor) accumulateLeaf(key, sumParts(parts));
+      else parts.forEach((p) => p.dispose());
     }
   });
 }
@@ -214,6 +226,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
 export let opsForTape: {
   ones: (shape: readonly number[]) => Tensor;
   add: (a: Tensor, b: Tensor) => Tensor;
+  addN: (ts: readonly Tensor[]) => Tensor;
   accumulateInto: (acc: Tensor, x: Tensor) => void;
 } | null = null;
 

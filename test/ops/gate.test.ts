@@ -10,7 +10,7 @@ import { expectClose, gpuGrads, finiteDiff } from '../helpers.ts';
 
 // Forward: n·d-term f32 dot products for the logits (d ≤ 70), a 3-way softmax and a 3-term sum.
 const FWD = { rtol: 1e-5, atol: 1e-6 };
-// Backward: dW sums rows·1 terms (≤ 3·37 rows) with the cancellation in a_b − Σ g·a; 1e-4 relative.
+// Backward: dW sums rows·1 terms (≤ 600 rows) with the cancellation in a_b − Σ g·a; 1e-4 relative.
 const BWD = { rtol: 1e-4, atol: 1e-5 };
 // Central differences in f32 with eps = 1e-2.
 const FD = { rtol: 2e-2, atol: 2e-3 };
@@ -24,6 +24,8 @@ describe('gatedMix', () => {
     [3, [2, 29], 64], // MUFASA's d: no padding
     [2, [41], 36],
     [1, [3, 2], 6],
+    [3, [3, 181], 20], // 543 rows: dW and dbias summed over 3 segments of rows (256, 256, 31)
+    [2, [600], 7],
   ] as [number, number[], number][]) {
     it(`n=${n} shape [${lead}, ${d}] forward and gradients vs float64`, async () => {
       const zs = Array.from({ length: n }, (_, b) => randn([...lead, d], 100 * n + b));
@@ -38,6 +40,32 @@ describe('gatedMix', () => {
       expectClose(grads[n + 1].data, ref.dbias.data, BWD, 'dbias');
     });
   }
+
+  it('backward is 3 dispatches: gate_backward, gate_dw and the sum of its segments', async () => {
+    const n = 3;
+    const zs = Array.from({ length: n }, (_, b) => ops.tensor(randn([700, 64], 90 + b).data, [700, 64], { requiresGrad: true }));
+    const W = ops.tensor(randn([n * 64, n], 93, 0.3).data, [n * 64, n], { requiresGrad: true });
+    const bias = ops.tensor(randn([n], 94).data, [n], { requiresGrad: true });
+    const y = gatedMix(zs, W, bias);
+    const g = ops.tensor(randn([700, 64], 95).data, [700, 64]);
+    const e = y.engine;
+    const seen: string[] = [];
+    const orig = e.stream.dispatch;
+    e.stream.dispatch = function (k, ...rest) {
+      seen.push(k.key.split(':').slice(0, 2).join(':'));
+      return orig.call(this, k, ...rest);
+    };
+    try {
+      y.backward(g);
+    } finally {
+      e.stream.dispatch = orig;
+    }
+    expect(seen.slice(0, 2)).toEqual(['gate:gate_backward', 'gate:gate_dw']);
+    expect(seen.length).toBe(3);
+    expect(W.grad!.shape).toEqual([n * 64, n]);
+    expect(bias.grad!.shape).toEqual([n]);
+    [...zs, W, bias, y, g].forEach((t) => t.dispose());
+  });
 
   it('gradients match finite differences (n=3, [2, 3, 4])', async () => {
     const n = 3;

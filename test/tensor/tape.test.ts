@@ -22,6 +22,33 @@ describe('tape', () => {
     x.dispose();
   });
 
+  it('sums a tensor used 9 times with add_n (2 dispatches, no chained adds), to the bits of chained adds', async () => {
+    // y = Σ_k c_k·x  →  dy/dx = Σ_k c_k, contributions summed left to right in the order backward meets them.
+    const cs = [0.5, -1, 2, 3, -0.25, 1.5, 0.75, -2, 4];
+    const x = tensor([0.3, -1.7, 2.2, 0.9, 5], [5], { requiresGrad: true });
+    const y = tidy(() => cs.map((c) => mul(x, tensor([c, c, c, c, c]))).reduce((a, b) => add(a, b)));
+    const e = engine();
+    const seen: string[] = [];
+    const orig = e.stream.dispatch;
+    e.stream.dispatch = function (k, ...rest) {
+      seen.push(k.key.split(':')[1]);
+      return orig.call(this, k, ...rest);
+    };
+    const g = tensor([1, 1, 1, 1, 1]);
+    try {
+      y.backward(g);
+    } finally {
+      e.stream.dispatch = orig;
+    }
+    // 9 contributions: one add_n of 7, one of the running sum + 2; no binary add among them.
+    expect(seen.filter((k) => k === 'add_n').length).toBe(2);
+    expect(seen.filter((k) => k === 'binary').length).toBe(0);
+    // The c_k are dyadic, so the f32 sum is exact in any order (addN's test checks the order's bits).
+    const want = cs.reduce((a, c) => a + c, 0);
+    expect(Array.from(await x.grad!.data())).toEqual(new Array(5).fill(want));
+    [g, y, x].forEach((t) => t.dispose());
+  });
+
   it('accumulates into .grad across backward calls until zeroed', async () => {
     const x = tensor([1, 2], [2], { requiresGrad: true });
     const g = tensor([1, 1]);

@@ -1,7 +1,8 @@
 // Broadcasting binary ops (NumPy rules). Backward: one kernel per operand that sums the gradient over
 // the dims that operand was broadcast along (shaders/elementwise.wgsl `binary_backward`).
 
-import { Tensor, ShapeError } from '../tensor.ts';
+import { Tensor, ShapeError, TensorError } from '../tensor.ts';
+import type { BufferBinding } from '../../gpu/stream.ts';
 import { record } from '../tape.ts';
 import { bindable } from './layout.ts';
 import { dispatch1d, engineOf, assertDType, pad8, sameShape, fmt } from './util.ts';
@@ -146,6 +147,39 @@ export const mul = (a: Tensor, b: Tensor) => binaryOp('mul', a, b);
 export const div = (a: Tensor, b: Tensor) => binaryOp('div', a, b);
 export const maximum = (a: Tensor, b: Tensor) => binaryOp('maximum', a, b);
 export const minimum = (a: Tensor, b: Tensor) => binaryOp('minimum', a, b);
+
+/** Inputs one add_n dispatch sums (t0 … t6 in elementwise.wgsl; with the output, WebGPU's minimum of 8 storage buffers). */
+const ADD_N_MAX = 7;
+
+/**
+ * ((ts[0] + ts[1]) + ts[2]) + …: the sum of n ≥ 1 tensors of one shape, up to 7 per dispatch, the same
+ * bits as chained `add`s in one pass over each input. The tape sums every gradient contribution of a
+ * tensor with it: SAL's H feeds 8 products, whose 7 chained adds re-read the running sum each time.
+ */
+export function addN(ts: readonly Tensor[]): Tensor {
+  const op = 'addN';
+  if (ts.length === 0) throw new TensorError(`${op}: no tensors given`);
+  const e = engineOf(op, ...ts);
+  for (const t of ts) {
+    assertDType(op, t, 'f32');
+    if (!sameShape(t.shape, ts[0].shape)) throw new ShapeError(op, `shapes ${ts.map((x) => fmt(x.shape)).join(', ')} differ`);
+  }
+  let acc: Tensor | null = ts.length === 1 ? ts[0].view(ts[0].shape, ts[0].strides, ts[0].offset) : null;
+  for (let i = acc ? 1 : 0; i < ts.length; ) {
+    // The running sum (from the previous dispatch) comes first, so the order stays left to right.
+    const group = acc ? [acc, ...ts.slice(i, i + ADD_N_MAX - 1)] : ts.slice(i, i + ADD_N_MAX);
+    i += acc ? group.length - 1 : group.length;
+    const bound = group.map((t) => bindable(t));
+    const out = Tensor.empty(ts[0].shape, 'f32', e);
+    const buffers: Record<string, BufferBinding> = { tsum: out.binding(op) };
+    for (let k = 0; k < ADD_N_MAX; k++) buffers[`t${k}`] = bound[Math.min(k, bound.length - 1)].binding(op); // unread past SUM_N
+    dispatch1d(e, 'elementwise', 'add_n', { SUM_N: group.length }, buffers, { n: out.size }, out.size);
+    bound.forEach((b, k) => b !== group[k] && b.dispose());
+    acc?.dispose();
+    acc = out;
+  }
+  return record(op, [...ts], acc!, () => (g) => ts.map(() => g));
+}
 
 /** acc += x in place (acc must be a contiguous, aligned, exclusively owned buffer: optimizer gradients). */
 export function accumulateInto(acc: Tensor, x: Tensor): void {

@@ -5,16 +5,20 @@
 // ~0.8 s of a 2.2 s SAL forward+backward at B = 64, L = 200, d = 64 on llvmpipe-GL (per-kernel profile,
 // `npm run bench -- attention --profile`): three strided concat copies each way, the broadcast product's
 // reduction, and several elementwise passes over [B, L, 3·d]. Fused it is one pass over the branches
-// forward and one backward, plus dW = z_bᵀ·dlogit (the engine's matmul) and dbias = Σ dlogit.
+// forward and one backward, plus gate_dw's partial sums of dW = z_bᵀ·dlogit and dbias = Σ dlogit over
+// segments of rows and their sum (2 dispatches where 3 split-K matmuls, their concat and a column sum
+// took 10).
 // The kernels read vec4 rows (shaders/gate.wgsl): d not a multiple of 4 is padded with zero columns.
 
 import { Tensor, ShapeError, TensorError, contiguousStrides } from '../tensor.ts';
 import { record } from '../tape.ts';
-import { bindable, concat, reshape, slice, padLastDim, T as tr } from './layout.ts';
+import { bindable, reshape, slice, padLastDim } from './layout.ts';
 import { tidy } from '../scope.ts';
 import { engineOf, assertDType, fmt } from './util.ts';
-import { matmul } from './matmul.ts';
 import { sum } from './reduce.ts';
+
+/** Rows per segment of gate_dw's partial sums (at least; more when rows would need too many segments). */
+const DW_SEGMENT_ROWS = 256;
 
 /** Most branches gatedMix takes (z0 … z2 in the WGSL). */
 export const GATE_MAX_BRANCHES = 3;
@@ -91,17 +95,19 @@ function mixRows(zs: readonly Tensor[], w: Tensor, bias: Tensor, d: number): Ten
       const strides = contiguousStrides(shape);
       const dzs = zs.map((_, b) => dz.view(shape, strides, dz.offset + b * rows * width));
       dz.dispose();
-      // dW = [z_0; …; z_{n−1}]ᵀ·dlogit over the first d columns, one [d, n] block per branch.
-      const blocks = zsv.map((z) =>
-        tidy(() => {
-          const flat = reshape(z, [rows, width]);
-          return matmul(tr(width === d ? flat : slice(flat, 1, 0, d)), dlogit);
-        }),
-      );
-      const dw = n === 1 ? blocks[0] : concat(blocks, 0);
-      if (n > 1) blocks.forEach((b) => b.dispose());
-      const db = sum(dlogit, 0);
+      // dW = [z_0; …; z_{n−1}]ᵀ·dlogit and dbias = Σ_r dlogit: partials over segments of rows in one
+      // dispatch, summed in segment order; rows 0 … n·d − 1 of the sum are dW, the last is dbias.
+      const seg = Math.max(DW_SEGMENT_ROWS, Math.ceil(rows / e.device.limits.maxComputeWorkgroupsPerDimension));
+      const nseg = Math.max(1, Math.ceil(rows / seg));
+      const part = Tensor.empty([nseg, n * d + 1, n], 'f32', e);
+      e.stream.dispatch(kernel('gate_dw'), { ...zBind(zsv), dlogit_in: dlogit.binding(op), dwpart: part.binding(op) }, { rows, d, d4, seg }, [Math.ceil((n * d4 + 1) / WG), nseg]);
       dlogit.dispose();
+      const sums = sum(part, 0);
+      part.dispose();
+      const dw = slice(sums, 0, 0, n * d);
+      const last = slice(sums, 0, n * d, n * d + 1);
+      const db = reshape(last, [n]);
+      [last, sums].forEach((t) => t.dispose());
       return [...dzs, dw, db];
     };
   });

@@ -6,9 +6,9 @@ export * from './binary.ts';
 
 import { registerTapeOps } from '../tape.ts';
 import { ones } from './creation.ts';
-import { add, accumulateInto } from './binary.ts';
+import { add, addN, accumulateInto } from './binary.ts';
 
-registerTapeOps({ ones: (s) => ones(s), add, accumulateInto });
+registerTapeOps({ ones: (s) => ones(s), add, addN, accumulateInto });
 export * from './reduce.ts';
 export * from './softmax.ts';
 export * from './gather.ts';
