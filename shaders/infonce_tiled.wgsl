@@ -19,6 +19,13 @@
 // and a per-row kernel merges the segments in order: deterministic, no atomics,
 // O(segments·(N+M)·d) memory. Every score is dot4acc over k in order minus logQ, in all three kernels,
 // so the backward recomputes exactly the forward's values.
+//
+// ACC_U (set when the anchors need a gradient): forward_tiled also accumulates u_i = Σ_j p_ij ĉ_j, the
+// softmax-weighted candidates, as flash attention accumulates its output (rescaled whenever the row's
+// running max moves). d Â_i = g_i (u_i − ĉ_pos) then needs no second pass over the candidates
+// (rows_from_u): the step does 4 N·M·d-sized passes instead of 5 (forward scores, backward_rows'
+// scores and sums, backward_cols' scores and sums).
+override ACC_U: bool = false;
 
 struct TileParams {
   n: u32,
@@ -63,18 +70,36 @@ struct Lse {
   hp: f32,   // 1 if it does
 }
 
-fn lse_step(st: Lse, sc: vec4f, ok: vec4<bool>, j0: u32, pj: u32) -> Lse {
+// One 4-column step of the online log-sum-exp: the new state, the columns' exp(s − max) and the factor
+// exp(old max − new max) that rescales what was summed before (ACC_U's accumulators too).
+struct LseStep {
+  st: Lse,
+  e: vec4f,
+  scale: f32,
+}
+
+fn lse_acc_step(st: Lse, sc: vec4f, ok: vec4<bool>, j0: u32, pj: u32) -> LseStep {
   var o = st;
   let v = select(vec4f(LOWEST), sc, ok);
   let nm = max(o.mx, max(max(v.x, v.y), max(v.z, v.w)));
   let e = select(vec4f(0.0), exp(v - nm), ok);
-  o.s = o.s * exp(o.mx - nm) + hsum(e);
+  let scale = exp(o.mx - nm);
+  o.s = o.s * scale + hsum(e);
   o.mx = nm;
   if (pj >= j0 && pj < j0 + 4u) {
     o.sp = sc[pj - j0];
     o.hp = 1.0;
   }
-  return o;
+  return LseStep(o, e, scale);
+}
+
+fn lse_step(st: Lse, sc: vec4f, ok: vec4<bool>, j0: u32, pj: u32) -> Lse {
+  return lse_acc_step(st, sc, ok, j0, pj).st;
+}
+
+// acc·scale + Σ_q e_q x_q: ACC_U's update of one row's u over one tile (x_q = ĉ_{j0+q}[k]).
+fn acc_u(acc: vec4f, t: LseStep, x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f) -> vec4f {
+  return fma(vec4f(t.e.w), x3, fma(vec4f(t.e.z), x2, fma(vec4f(t.e.y), x1, fma(vec4f(t.e.x), x0, acc * t.scale))));
 }
 
 @group(0) @binding(27) var<storage, read_write> fpart: array<Lse>;   // [nseg, n]
@@ -98,10 +123,46 @@ fn forward_merge(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   let l = mx + log(s);
   lse_out[i] = l;
   loss[i] = l - sp;
+  if (ACC_U) {
+    // u_i = Σ_seg exp(max_seg − lse_i)·u_seg: each segment's sum was taken relative to its own max.
+    for (var k = 0u; k < D4; k++) {
+      var t = vec4f(0.0);
+      for (var sg = 0u; sg < tp.nseg; sg++) { t += exp(fpart_in[sg * tp.n + i].mx - l) * gpart_in[(sg * tp.n + i) * D4 + k]; }
+      u_out[i * D4 + k] = t;
+    }
+  }
 }
 
 // Gradient partials w.r.t. the prepped rows: [nseg, rows, D4] (rows: N for d Â, M for d ĉ).
 @group(0) @binding(29) var<storage, read_write> gpart: array<vec4f>;
+
+// A thread's 8 accumulators (own entries e0 … e0 + 7) into gpart from `base`; entries ≥ n are not written.
+fn store_rows(base: u32, e0: u32, n: u32, a0: ptr<function, array<vec4f, TMAX>>, a1: ptr<function, array<vec4f, TMAX>>, a2: ptr<function, array<vec4f, TMAX>>, a3: ptr<function, array<vec4f, TMAX>>, a4: ptr<function, array<vec4f, TMAX>>, a5: ptr<function, array<vec4f, TMAX>>, a6: ptr<function, array<vec4f, TMAX>>, a7: ptr<function, array<vec4f, TMAX>>) {
+  for (var k = 0u; k < D4; k++) {
+    gpart[base + k] = (*a0)[k];
+    if (e0 + 1u < n) { gpart[base + 1u * D4 + k] = (*a1)[k]; }
+    if (e0 + 2u < n) { gpart[base + 2u * D4 + k] = (*a2)[k]; }
+    if (e0 + 3u < n) { gpart[base + 3u * D4 + k] = (*a3)[k]; }
+    if (e0 + 4u < n) { gpart[base + 4u * D4 + k] = (*a4)[k]; }
+    if (e0 + 5u < n) { gpart[base + 5u * D4 + k] = (*a5)[k]; }
+    if (e0 + 6u < n) { gpart[base + 6u * D4 + k] = (*a6)[k]; }
+    if (e0 + 7u < n) { gpart[base + 7u * D4 + k] = (*a7)[k]; }
+  }
+}
+
+// ACC_U: the merged u [N, D4] (forward_merge) and its reader (rows_from_u).
+@group(0) @binding(32) var<storage, read_write> u_out: array<vec4f>;
+@group(0) @binding(33) var<storage, read> u_in: array<vec4f>;
+
+// d Â's one-segment partial from the forward's u: g_i (u_i − ĉ_pos_i), for backward_merge (nseg = 1).
+@compute @workgroup_size(WG)
+fn rows_from_u(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = thread_index(gid, nwg);
+  if (i >= tp.n) { return; }
+  let gi = g[i];
+  let cp = rinfo[i].pos * D4;
+  for (var k = 0u; k < D4; k++) { gpart[i * D4 + k] = gi * (u_in[i * D4 + k] - chat[cp + k]); }
+}
 
 // w_r = dℓ_r/ds on one tile row: g_r·(p − onehot), 0 where not scored.
 fn tile_w(sc: vec4f, ok: vec4<bool>, gi: f32, li: f32, j0: u32, pj: u32) -> vec4f {
@@ -234,6 +295,15 @@ fn forward_tiled(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_i
   let r5 = rinfo[min(i0 + 5u, n1)];
   let r6 = rinfo[min(i0 + 6u, n1)];
   let r7 = rinfo[min(i0 + 7u, n1)];
+  // ACC_U: this segment's Σ_j exp(s_ij − max_i) ĉ_j per own row (unused otherwise).
+  var acc0: array<vec4f, TMAX>;
+  var acc1: array<vec4f, TMAX>;
+  var acc2: array<vec4f, TMAX>;
+  var acc3: array<vec4f, TMAX>;
+  var acc4: array<vec4f, TMAX>;
+  var acc5: array<vec4f, TMAX>;
+  var acc6: array<vec4f, TMAX>;
+  var acc7: array<vec4f, TMAX>;
   var s0 = Lse(LOWEST, 0.0, 0.0, 0.0);
   var s1 = s0;
   var s2 = s0;
@@ -250,14 +320,32 @@ fn forward_tiled(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_i
     let c3 = cinfo[min(j0 + 3u, m1)];
     let lq = vec4f(c0.logq, c1.logq, c2.logq, c3.logq);
     let ck = vec4i(c0.key, c1.key, c2.key, c3.key);
-    s0 = lse_step(s0, sc[0] - lq, cols_ok(j0, hi, r0, ck), j0, r0.pos);
-    s1 = lse_step(s1, sc[1] - lq, cols_ok(j0, hi, r1, ck), j0, r1.pos);
-    s2 = lse_step(s2, sc[2] - lq, cols_ok(j0, hi, r2, ck), j0, r2.pos);
-    s3 = lse_step(s3, sc[3] - lq, cols_ok(j0, hi, r3, ck), j0, r3.pos);
-    s4 = lse_step(s4, sc[4] - lq, cols_ok(j0, hi, r4, ck), j0, r4.pos);
-    s5 = lse_step(s5, sc[5] - lq, cols_ok(j0, hi, r5, ck), j0, r5.pos);
-    s6 = lse_step(s6, sc[6] - lq, cols_ok(j0, hi, r6, ck), j0, r6.pos);
-    s7 = lse_step(s7, sc[7] - lq, cols_ok(j0, hi, r7, ck), j0, r7.pos);
+    let t0 = lse_acc_step(s0, sc[0] - lq, cols_ok(j0, hi, r0, ck), j0, r0.pos);
+    let t1 = lse_acc_step(s1, sc[1] - lq, cols_ok(j0, hi, r1, ck), j0, r1.pos);
+    let t2 = lse_acc_step(s2, sc[2] - lq, cols_ok(j0, hi, r2, ck), j0, r2.pos);
+    let t3 = lse_acc_step(s3, sc[3] - lq, cols_ok(j0, hi, r3, ck), j0, r3.pos);
+    let t4 = lse_acc_step(s4, sc[4] - lq, cols_ok(j0, hi, r4, ck), j0, r4.pos);
+    let t5 = lse_acc_step(s5, sc[5] - lq, cols_ok(j0, hi, r5, ck), j0, r5.pos);
+    let t6 = lse_acc_step(s6, sc[6] - lq, cols_ok(j0, hi, r6, ck), j0, r6.pos);
+    let t7 = lse_acc_step(s7, sc[7] - lq, cols_ok(j0, hi, r7, ck), j0, r7.pos);
+    s0 = t0.st; s1 = t1.st; s2 = t2.st; s3 = t3.st; s4 = t4.st; s5 = t5.st; s6 = t6.st; s7 = t7.st;
+    if (ACC_U) {
+      let b0 = j0 * D4;
+      let b1 = min(j0 + 1u, m1) * D4;
+      let b2 = min(j0 + 2u, m1) * D4;
+      let b3 = min(j0 + 3u, m1) * D4;
+      for (var k = 0u; k < D4; k++) {
+        let x0 = chat[b0 + k]; let x1 = chat[b1 + k]; let x2 = chat[b2 + k]; let x3 = chat[b3 + k];
+        acc0[k] = acc_u(acc0[k], t0, x0, x1, x2, x3);
+        acc1[k] = acc_u(acc1[k], t1, x0, x1, x2, x3);
+        acc2[k] = acc_u(acc2[k], t2, x0, x1, x2, x3);
+        acc3[k] = acc_u(acc3[k], t3, x0, x1, x2, x3);
+        acc4[k] = acc_u(acc4[k], t4, x0, x1, x2, x3);
+        acc5[k] = acc_u(acc5[k], t5, x0, x1, x2, x3);
+        acc6[k] = acc_u(acc6[k], t6, x0, x1, x2, x3);
+        acc7[k] = acc_u(acc7[k], t7, x0, x1, x2, x3);
+      }
+    }
   }
   let ob = wid.y * tp.n + i0;
   if (i0 + 0u < tp.n) { fpart[ob + 0u] = s0; }
@@ -268,6 +356,7 @@ fn forward_tiled(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_i
   if (i0 + 5u < tp.n) { fpart[ob + 5u] = s5; }
   if (i0 + 6u < tp.n) { fpart[ob + 6u] = s6; }
   if (i0 + 7u < tp.n) { fpart[ob + 7u] = s7; }
+  if (ACC_U) { store_rows(ob * D4, i0, tp.n, &acc0, &acc1, &acc2, &acc3, &acc4, &acc5, &acc6, &acc7); }
 }
 
 // d Â for rows 8·gid.x .. +7 from the columns of segment wid.y: Σ_j w_ij ĉ_j.
@@ -361,17 +450,7 @@ fn backward_rows_tiled(@builtin(global_invocation_id) gid: vec3u, @builtin(workg
       acc7[k] = fma(vec4f(w7.w), x3, fma(vec4f(w7.z), x2, fma(vec4f(w7.y), x1, fma(vec4f(w7.x), x0, acc7[k]))));
     }
   }
-  let ob = (wid.y * tp.n + i0) * D4;
-  for (var k = 0u; k < D4; k++) {
-    gpart[ob + k] = acc0[k];
-    if (i0 + 1u < tp.n) { gpart[ob + 1u * D4 + k] = acc1[k]; }
-    if (i0 + 2u < tp.n) { gpart[ob + 2u * D4 + k] = acc2[k]; }
-    if (i0 + 3u < tp.n) { gpart[ob + 3u * D4 + k] = acc3[k]; }
-    if (i0 + 4u < tp.n) { gpart[ob + 4u * D4 + k] = acc4[k]; }
-    if (i0 + 5u < tp.n) { gpart[ob + 5u * D4 + k] = acc5[k]; }
-    if (i0 + 6u < tp.n) { gpart[ob + 6u * D4 + k] = acc6[k]; }
-    if (i0 + 7u < tp.n) { gpart[ob + 7u * D4 + k] = acc7[k]; }
-  }
+  store_rows((wid.y * tp.n + i0) * D4, i0, tp.n, &acc0, &acc1, &acc2, &acc3, &acc4, &acc5, &acc6, &acc7);
 }
 
 // d ĉ for columns 8·gid.x .. +7 from the rows of segment wid.y: Σ_i w_ij Â_i.
@@ -450,17 +529,7 @@ fn backward_cols_tiled(@builtin(global_invocation_id) gid: vec3u, @builtin(workg
       acc7[k] = fma(vec4f(w7.w), x3, fma(vec4f(w7.z), x2, fma(vec4f(w7.y), x1, fma(vec4f(w7.x), x0, acc7[k]))));
     }
   }
-  let ob = (wid.y * tp.m + j0) * D4;
-  for (var k = 0u; k < D4; k++) {
-    gpart[ob + k] = acc0[k];
-    if (j0 + 1u < tp.m) { gpart[ob + 1u * D4 + k] = acc1[k]; }
-    if (j0 + 2u < tp.m) { gpart[ob + 2u * D4 + k] = acc2[k]; }
-    if (j0 + 3u < tp.m) { gpart[ob + 3u * D4 + k] = acc3[k]; }
-    if (j0 + 4u < tp.m) { gpart[ob + 4u * D4 + k] = acc4[k]; }
-    if (j0 + 5u < tp.m) { gpart[ob + 5u * D4 + k] = acc5[k]; }
-    if (j0 + 6u < tp.m) { gpart[ob + 6u * D4 + k] = acc6[k]; }
-    if (j0 + 7u < tp.m) { gpart[ob + 7u * D4 + k] = acc7[k]; }
-  }
+  store_rows((wid.y * tp.m + j0) * D4, j0, tp.m, &acc0, &acc1, &acc2, &acc3, &acc4, &acc5, &acc6, &acc7);
 }
 
 // One gradient row: the segments' partials summed in order, times gscale (1/τ for Â, 1 for ĉ), then

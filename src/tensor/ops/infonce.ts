@@ -36,17 +36,21 @@
 //   1024×1024×128 and 56 ms vs 56 at 4096×20000×64; workgroup-tiled 3.0 vs 3.3 (1.1×), 2.3 vs 3.3 at
 //   4096×1682×64 (1.4×), 6.6 vs 50.8 at 4096×20000×64 (7.7×). At the small shapes both paths take
 //   ~2.3–3.3 ms, what any step of ~12 dispatches and a readback costs there, not the kernels.
-// The issue's 3× is met at the MUFASA user–item shape (thousands of rows × catalog) on llvmpipe, not
-// at the two smaller shapes: the fused step does 5 matmul-sized passes (forward scores, and each
-// backward recomputes them) against the unfused 3, and the tiled score loop runs at about the
-// register-blocked matmul's speed (forward 1024×1024×128 ≈ 20 ms vs a·ĉᵀ matmul ≈ 33 ms measured
-// side by side, loaded machine). Memory: peak 6 MiB vs 25 MiB at 1024×1024×128, 26 MiB at
+// The fused step did 5 matmul-sized passes (forward scores, and each backward recomputes them) against
+// the unfused 3, and the tiled score loop runs at about the register-blocked matmul's speed (forward
+// 1024×1024×128 ≈ 20 ms vs a·ĉᵀ matmul ≈ 33 ms measured side by side, loaded machine). Since the
+// tiled forward sums u = P·Ĉ when the anchors need a gradient (forwardTiled, ACC_U), it does 4:
+// llvmpipe, same machine back to back, fused before → after (unfused): 1024×1024×128 53.5 → 44.4 ms
+// (100–103; 1.87× → 2.33×), 256×1682×64 14.0 → 10.9 (38–42; 2.99× → 3.46×), 4096×1682×64 137 → 105
+// (571–606; 4.2× → 5.8×); a MUFASA training step's InfoNCE kernels ≈ 249 → 167 ms. Peak memory grows
+// by u and its segment partials (6.0 → 6.5 MiB at 1024×1024×128). 3× at 1024×1024×128 would need
+// the unfused pass count: the score matrix is what the fused op exists not to keep. Memory: peak 6 MiB vs 25 MiB at 1024×1024×128, 26 MiB at
 // 4096×20000×64 (the segment partials, O(segments·(N+M)·d)).
 // Cold compile: the written-out tiles take seconds per pipeline on llvmpipe (d = 64: ~3 s forward,
 // ~5 s per backward kernel with an empty Mesa shader cache), hence the array-size classes t4–t32.
 
 import { Tensor, TensorError, ShapeError } from '../tensor.ts';
-import { record } from '../tape.ts';
+import { record, isGradEnabled } from '../tape.ts';
 import { bindable, slice, contiguous } from './layout.ts';
 import { zeros } from './creation.ts';
 import { engineOf, assertDType, fmt } from './util.ts';
@@ -341,24 +345,49 @@ function tileParams(p: Plan, s: Segs): Record<string, number> {
   return { n: p.N, m: p.M, d: p.d, inv_tau: 1 / p.tau, tau: p.tau, eps: EPS, seg: s.seg, nseg: s.nseg };
 }
 
-/** forward_tiled over (row groups × column segments), then forward_merge per row. */
-function forwardTiled(op: string, p: Plan, pr: Prepped, loss: Tensor, lse: Tensor): void {
-  forwardSegments(op, p, tiledShader(p), 'forward_tiled', segments(p.N, p.M, p.D4), pr, loss, lse);
+/**
+ * forward_tiled over (row groups × column segments), then forward_merge per row. With `u` (the anchors
+ * need a gradient) the forward also sums u_i = Σ_j p_ij ĉ_j into it (ACC_U in infonce_tiled.wgsl),
+ * and the backward takes d Â from it instead of a second pass over the candidates (rowsFromU).
+ */
+function forwardTiled(op: string, p: Plan, pr: Prepped, loss: Tensor, lse: Tensor, u: Tensor | null): void {
+  forwardSegments(op, p, tiledShader(p), 'forward_tiled', segments(p.N, p.M, p.D4), pr, loss, lse, u);
 }
 
 /** (max, Σexp, s_pos) partials of every column segment by `entry` on grid [gx, nseg], then forward_merge per row. */
-function forwardSegments(op: string, p: Plan, shader: string, entry: string, s: Segs, pr: Prepped, loss: Tensor, lse: Tensor): void {
-  const { e, N } = p;
+function forwardSegments(op: string, p: Plan, shader: string, entry: string, s: Segs, pr: Prepped, loss: Tensor, lse: Tensor, u: Tensor | null = null): void {
+  const { e, N, D4 } = p;
   const part = Tensor.empty([s.nseg, N, 4], 'f32', e);
+  // u's partials per segment; without ACC_U the kernels never touch these bindings, but both entry
+  // points name them, so they get a small buffer of their own (a writable binding may not alias).
+  const upart = Tensor.empty(u ? [s.nseg, N, D4 * 4] : [4], 'f32', e);
+  const uOut = u ?? Tensor.empty([4], 'f32', e);
+  const constants = { ...p.constants, ACC_U: !!u };
   const common = { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op) };
-  e.stream.dispatch(e.kernels.get(shader, entry, p.constants), { ...common, fpart: part.binding(op) }, tileParams(p, s), [s.gx, s.nseg]);
+  e.stream.dispatch(e.kernels.get(shader, entry, constants), { ...common, fpart: part.binding(op), gpart: upart.binding(op) }, tileParams(p, s), [s.gx, s.nseg]);
   e.stream.dispatch(
-    e.kernels.get(shader, 'forward_merge', p.constants),
-    { fpart_in: part.binding(op), loss: loss.binding(op), lse_out: lse.binding(op) },
+    e.kernels.get(shader, 'forward_merge', constants),
+    { fpart_in: part.binding(op), gpart_in: upart.binding(op), u_out: uOut.binding(op), loss: loss.binding(op), lse_out: lse.binding(op) },
     tileParams(p, s),
     e.grid(Math.ceil(N / WG)),
   );
   part.dispose();
+  upart.dispose();
+  if (uOut !== u) uOut.dispose();
+}
+
+/** d(anchors) from the forward's u (ACC_U): rows_from_u's g_i (u_i − ĉ_pos) as one segment, then backward_merge. */
+function rowsFromU(op: string, p: Plan, pr: Prepped, u: Tensor, g: Tensor): Tensor {
+  const { e, N, D4 } = p;
+  const part = Tensor.empty([1, N, D4 * 4], 'f32', e);
+  const s = segments(p.N, p.M, p.D4);
+  e.stream.dispatch(
+    e.kernels.get(tiledShader(p), 'rows_from_u', p.constants),
+    { u_in: u.binding(op), g: g.binding(op), rinfo: pr.rinfo.binding(op), chat: pr.chat.binding(op), gpart: part.binding(op) },
+    tileParams(p, s),
+    e.grid(Math.ceil(N / WG)),
+  );
+  return mergeGrad(op, p, tiledShader(p), part, 1, true, pr.ahat, pr.rinfo);
 }
 
 /** One gradient by the tiled kernels: partials per segment, then backward_merge (sum, 1/τ, normalisation). */
@@ -375,11 +404,18 @@ function backwardSegments(op: string, p: Plan, shader: string, entry: string, ro
   const rows = rowsPass ? N : M;
   const part = Tensor.empty([s.nseg, rows, D4 * 4], 'f32', e);
   e.stream.dispatch(e.kernels.get(shader, entry, p.constants), { ...common, gpart: part.binding(op) }, tileParams(p, s), [s.gx, s.nseg]);
+  return mergeGrad(op, p, shader, part, s.nseg, rowsPass, xhat, info);
+}
+
+/** backward_merge: the gradient partials `part` [nseg, rows, D4·4] summed in order, 1/τ, normalisation; disposes part. */
+function mergeGrad(op: string, p: Plan, shader: string, part: Tensor, nseg: number, rowsPass: boolean, xhat: Tensor, info: Tensor): Tensor {
+  const { e, d } = p;
+  const rows = part.shape[1];
   const result = Tensor.empty([rows, d], 'f32', e);
   e.stream.dispatch(
     e.kernels.get(shader, 'backward_merge', p.constants),
     { gpart_in: part.binding(op), xh4: xhat.binding(op), info: info.binding(op), gout: result.binding(op) },
-    { rows, d, nseg: s.nseg, eps: EPS, gscale: rowsPass ? 1 / p.tau : 1, xscale: rowsPass ? p.tau : 1 },
+    { rows, d, nseg, eps: EPS, gscale: rowsPass ? 1 / p.tau : 1, xscale: rowsPass ? p.tau : 1 },
     e.grid(Math.ceil(rows / WG)),
   );
   part.dispose();
@@ -438,13 +474,16 @@ export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOption
   const { e, N, M } = p;
   const loss = Tensor.empty([N], 'f32', e);
   const lse = Tensor.empty([N], 'f32', e);
+  const path = kernelPath(p);
+  // The tiled forward also sums u = P·Ĉ when d(anchors) will be asked for (see forwardTiled).
+  const u = path === 'tiled' && N > 0 && anchors.requiresGrad && isGradEnabled() ? Tensor.empty([N, p.D4 * 4], 'f32', e) : null;
   if (N > 0) {
     const ins = bindInputs([anchors, candidates, opts.positives, opts.logQ, opts.anchorIds, opts.candidateIds]);
     const [a, c, pos, logQ, aIds, cIds] = ins.ts;
     const pr = prep(op, p, a!, c!, pos, logQ, aIds, cIds);
-    const path = kernelPath(p);
     if (path !== 'rows') {
-      (path === 'workgroup' ? forwardWg : forwardTiled)(op, p, pr, loss, lse);
+      if (path === 'workgroup') forwardWg(op, p, pr, loss, lse);
+      else forwardTiled(op, p, pr, loss, lse, u);
       pr.dispose();
       ins.release();
     } else {
@@ -468,6 +507,7 @@ export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOption
     const sc = saver.save(candidates);
     const extra = [opts.positives, opts.logQ, opts.anchorIds, opts.candidateIds].map((t) => (t ? saver.save(t) : undefined));
     const sl = saver.save(lse);
+    const su = u ? saver.save(u) : null;
     return (g) => {
       // N = 0: no row sees any candidate, so d(candidates) is exactly zero.
       if (N === 0) return [anchors.requiresGrad ? Tensor.empty(anchors.shape, 'f32', e) : null, candidates.requiresGrad ? zeros(candidates.shape, { engine: e }) : null];
@@ -475,10 +515,9 @@ export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOption
       const [a, c, pos, logQ, aIds, cIds, gb] = ins.ts;
       const pr = prep(op, p, a!, c!, pos, logQ, aIds, cIds);
       const common = { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op), g: gb!.binding(op), lse: sl.binding(op) };
-      const path = kernelPath(p);
       if (path !== 'rows') {
         const bw = path === 'workgroup' ? backwardWg : backwardTiled;
-        const da = anchors.requiresGrad ? bw(op, p, true, common, pr.ahat, pr.rinfo) : null;
+        const da = !anchors.requiresGrad ? null : su ? rowsFromU(op, p, pr, su, gb!) : bw(op, p, true, common, pr.ahat, pr.rinfo);
         const dc = candidates.requiresGrad ? bw(op, p, false, common, pr.chat, pr.cinfo) : null;
         pr.dispose();
         ins.release();
@@ -491,8 +530,9 @@ export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOption
       return [da, dc];
     };
   });
-  // The node (if any) holds its own alias of lse; ours goes now.
+  // The node (if any) holds its own aliases of lse and u; ours go now.
   lse.dispose();
+  u?.dispose();
   return out;
 }
 
