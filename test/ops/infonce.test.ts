@@ -147,6 +147,48 @@ describe('infoNCE vs float64 reference', () => {
   });
 });
 
+// The tiled forward sums u = P·Ĉ only when d(anchors) will be asked for, and the backward then reads
+// it instead of rescoring the candidates (the cases above check the values on this path).
+describe('infoNCE tiled path: d(anchors) from the forward', () => {
+  const kernelsOf = (f: () => void): string[] => {
+    const e = engine();
+    const seen: string[] = [];
+    const orig = e.stream.dispatch;
+    e.stream.dispatch = function (k, ...rest) {
+      seen.push(k.key);
+      return orig.call(this, k, ...rest);
+    };
+    try {
+      f();
+    } finally {
+      e.stream.dispatch = orig;
+    }
+    return seen.map((k) => `${k.split(':')[1]}${/(^|[:,])ACC_U=1(,|$)/.test(k) ? '+u' : ''}`);
+  };
+  it('anchors need a gradient: forward with u, backward rows_from_u and no backward_rows_tiled', async () => {
+    await withPath('tiled', async () => {
+      const a = ops.tensor(randn([37, 12], 1).data, [37, 12], { requiresGrad: true });
+      const c = ops.tensor(randn([29, 12], 2).data, [29, 12], { requiresGrad: true });
+      const pos = ops.tensor(Int32Array.from({ length: 37 }, (_, i) => (i * 7) % 29), [37], { dtype: 'i32' });
+      const g = ops.tensor(new Float32Array(37).fill(1), [37]);
+      let l: Tensor | null = null;
+      try {
+        expect(kernelsOf(() => (l = ops.infoNCE(a, c, { temperature: 0.3, positives: pos })))).toContain('forward_tiled+u');
+        const back = kernelsOf(() => l!.backward(g));
+        expect(back).toContain('rows_from_u');
+        expect(back).toContain('backward_cols_tiled');
+        expect(back).not.toContain('backward_rows_tiled');
+        // Without a gradient for the anchors (noGrad, or only candidates), the forward sums nothing more.
+        const fwd = kernelsOf(() => ops.noGrad(() => ops.infoNCE(a, c, { temperature: 0.3, positives: pos }).dispose()));
+        expect(fwd).toContain('forward_tiled');
+        expect(fwd).not.toContain('forward_tiled+u');
+      } finally {
+        [a, c, pos, g, l].forEach((t) => t?.dispose());
+      }
+    });
+  });
+});
+
 /** Runs `fn` with infoNCE forced onto one kernel set, then back to 'auto'. */
 async function withPath(path: ops.InfoNCEPath, fn: () => Promise<void>): Promise<void> {
   ops.setInfoNCEPath(path);
