@@ -39,12 +39,15 @@
 // The fused step did 5 matmul-sized passes (forward scores, and each backward recomputes them) against
 // the unfused 3, and the tiled score loop runs at about the register-blocked matmul's speed (forward
 // 1024×1024×128 ≈ 20 ms vs a·ĉᵀ matmul ≈ 33 ms measured side by side, loaded machine). Since the
-// tiled forward sums u = P·Ĉ when the anchors need a gradient (forwardTiled, ACC_U), it does 4:
-// llvmpipe, same machine back to back, fused before → after (unfused): 1024×1024×128 53.5 → 44.4 ms
-// (100–103; 1.87× → 2.33×), 256×1682×64 14.0 → 10.9 (38–42; 2.99× → 3.46×), 4096×1682×64 137 → 105
-// (571–606; 4.2× → 5.8×); a MUFASA training step's InfoNCE kernels ≈ 249 → 167 ms. Peak memory grows
-// by u and its segment partials (6.0 → 6.5 MiB at 1024×1024×128). 3× at 1024×1024×128 would need
-// the unfused pass count: the score matrix is what the fused op exists not to keep. Memory: peak 6 MiB vs 25 MiB at 1024×1024×128, 26 MiB at
+// tiled forward sums u = P·Ĉ when the anchors need a gradient (forwardTiled, ACC_U), it does 4.
+// llvmpipe, fused forward+backward in steady state (16 steps in one process, before and after
+// alternating): 1024×1024×128 51–53 → 41 ms, 4096×1682×64 133–135 → 102–108 ms; 256×1682×64 ran
+// 13–24 ms either way (two levels within one process: llvmpipe's scheduling of 16 workgroups), no
+// difference to see. `bench infonce` on quiet runs: 1.87–2.03× → 2.41–2.50× the unfused at
+// 1024×1024×128, 4.2× → 5.1–5.3× at 4096×1682×64. A MUFASA training step's InfoNCE kernels
+// ≈ 249 → 167 ms. Peak memory grows by u and its segment partials (6.0 → 6.5 MiB at 1024×1024×128).
+// 3× at 1024×1024×128 would need the unfused pass count: the score matrix is what the fused op
+// exists not to keep. Memory: peak 6 MiB vs 25 MiB at 1024×1024×128, 26 MiB at
 // 4096×20000×64 (the segment partials, O(segments·(N+M)·d)).
 // Cold compile: the written-out tiles take seconds per pipeline on llvmpipe (d = 64: ~3 s forward,
 // ~5 s per backward kernel with an empty Mesa shader cache), hence the array-size classes t4–t32.
