@@ -45,10 +45,10 @@
 // 13–24 ms either way (two levels within one process: llvmpipe's scheduling of 16 workgroups), no
 // difference to see. `bench infonce` on quiet runs: 1.87–2.03× → 2.41–2.50× the unfused at
 // 1024×1024×128, 4.2× → 5.1–5.3× at 4096×1682×64. A MUFASA training step's InfoNCE kernels
-// ≈ 249 → 167 ms. Peak memory grows by u and its segment partials (6.0 → 6.5 MiB at 1024×1024×128).
-// 3× at 1024×1024×128 would need the unfused pass count: the score matrix is what the fused op
-// exists not to keep. Memory: peak 6 MiB vs 25 MiB at 1024×1024×128, 26 MiB at
-// 4096×20000×64 (the segment partials, O(segments·(N+M)·d)).
+// ≈ 249 → 167 ms. 3× at 1024×1024×128 would need the unfused pass count: the score matrix is what the
+// fused op exists not to keep. Memory: peak 6.5 MiB vs 25 MiB at 1024×1024×128, 27.5 MiB at
+// 4096×20000×64 (the segment partials, O(segments·(N+M)·d); u and its partials added about 0.5 and
+// 1.5 MiB to them).
 // Cold compile: the written-out tiles take seconds per pipeline on llvmpipe (d = 64: ~3 s forward,
 // ~5 s per backward kernel with an empty Mesa shader cache), hence the array-size classes t4–t32.
 
