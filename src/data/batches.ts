@@ -18,14 +18,29 @@ export interface Batch {
   targets: Int32Array;
   /** [B] index of each row's sequence in the input array (dense user id for leaveOneOut().train). */
   rows: Int32Array;
+  /** [B] first position whose next item is a target: 0, except in a window whose early targets a
+   *  window cut later from the same sequence trains (`windowStride`); those positions are context only
+   *  and hold -1 in `targets`. */
+  firstTarget: Int32Array;
 }
 
 export interface BatchOptions {
   batchSize: number;
   /** Pad id = numItems (item ids are 0..numItems-1, so padding never collides with an item). */
   numItems: number;
-  /** Longer sequences keep their most recent maxLen items (default 200). */
+  /** Longer sequences keep their most recent maxLen items (default 200), or are cut into several
+   *  windows (`windowStride`). */
   maxLen?: number;
+  /**
+   * 0 (default): a sequence longer than maxLen gives one row, its last maxLen items, and the targets
+   * before them are never trained. s in 1..maxLen−1: it also gives windows of maxLen items ending s,
+   * 2s, … items earlier, down to the one that starts at the sequence's first item; each window trains
+   * only its last s targets (the first window all of its own), so every target of the sequence is
+   * trained exactly once, with at least maxLen − s items of context before it. s = 1 is RecBole's
+   * every-prefix augmentation (full context for every target, maxLen× the positions); s = maxLen − 1
+   * cuts windows that share one item.
+   */
+  windowStride?: number;
   /** Shuffle the order of sequences with mulberry32(seed) (default true, seed 0). Pass a new seed per
    *  epoch (e.g. seed + epoch) for a new order; the same seed gives the same batches. */
   shuffle?: boolean;
@@ -42,34 +57,58 @@ export function padId(numItems: number): number {
   return numItems;
 }
 
+/** One batch row: items [start, end) of sequence `seq`, next-item targets from position firstTarget. */
+interface Window {
+  seq: number;
+  start: number;
+  end: number;
+  firstTarget: number;
+}
+
+/** The rows sequence `seq` of length n gives (see BatchOptions.windowStride). */
+export function sequenceWindows(seq: number, n: number, maxLen: number, stride: number): Window[] {
+  if (n <= maxLen || stride === 0) return [{ seq, start: Math.max(0, n - maxLen), end: n, firstTarget: 0 }];
+  const out: Window[] = [];
+  for (let end = n; ; end -= stride) {
+    const start = Math.max(0, end - maxLen);
+    // Targets are items end − stride .. end − 1 (position = item index − 1 − start); the window that
+    // starts at item 0 trains everything before the later windows' targets too.
+    out.push({ seq, start, end, firstTarget: start === 0 ? 0 : end - stride - 1 - start });
+    if (start === 0) return out.reverse();
+  }
+}
+
 export function* makeBatches(sequences: Int32Array[], opts: BatchOptions): Generator<Batch> {
   const { batchSize, numItems } = opts;
   const maxLen = opts.maxLen ?? 200;
   const minLength = opts.minLength ?? 2;
+  const stride = opts.windowStride ?? 0;
   if (!(batchSize >= 1) || !(maxLen >= 1)) throw new Error(`makeBatches: batchSize and maxLen must be ≥ 1 (got ${batchSize}, ${maxLen})`);
-  const order: number[] = [];
-  sequences.forEach((s, i) => s.length >= minLength && order.push(i));
+  if (!(Number.isInteger(stride) && stride >= 0 && (stride === 0 || stride < maxLen))) {
+    throw new Error(`makeBatches: windowStride must be 0 (last window only) or an integer in 1..maxLen − 1 = ${maxLen - 1} (got ${stride})`);
+  }
+  const order: Window[] = [];
+  sequences.forEach((s, i) => s.length >= minLength && order.push(...sequenceWindows(i, s.length, maxLen, stride)));
   if (opts.shuffle ?? true) shuffleInPlace(order, mulberry32(opts.seed ?? 0));
   const pad = padId(numItems);
-  for (let start = 0; start < order.length; start += batchSize) {
-    const idx = order.slice(start, start + batchSize);
-    if (idx.length < batchSize && opts.dropLast) break;
-    const B = idx.length;
-    const lens = idx.map((i) => Math.min(maxLen, sequences[i].length));
+  for (let first = 0; first < order.length; first += batchSize) {
+    const win = order.slice(first, first + batchSize);
+    if (win.length < batchSize && opts.dropLast) break;
+    const B = win.length;
+    const lens = win.map((w) => w.end - w.start);
     const L = opts.padTo === 'batch' ? Math.max(...lens) : maxLen;
     const items = new Int32Array(B * L).fill(pad);
     const targets = new Int32Array(B * L).fill(-1);
     const lengths = Int32Array.from(lens);
-    idx.forEach((i, b) => {
-      const s = sequences[i];
-      const row = s.subarray(s.length - lens[b]);
+    win.forEach((w, b) => {
+      const row = sequences[w.seq].subarray(w.start, w.end);
       for (let k = 0; k < row.length; k++) {
         const it = row[k];
-        if (it < 0 || it >= numItems) throw new Error(`makeBatches: sequence ${i} holds item id ${it}, outside 0..${numItems - 1}`);
+        if (it < 0 || it >= numItems) throw new Error(`makeBatches: sequence ${w.seq} holds item id ${it}, outside 0..${numItems - 1}`);
         items[b * L + k] = it;
-        if (k > 0) targets[b * L + k - 1] = it;
+        if (k > w.firstTarget) targets[b * L + k - 1] = it;
       }
     });
-    yield { B, L, items, lengths, targets, rows: Int32Array.from(idx) };
+    yield { B, L, items, lengths, targets, rows: Int32Array.from(win, (w) => w.seq), firstTarget: Int32Array.from(win, (w) => w.firstTarget) };
   }
 }

@@ -13,6 +13,9 @@ export interface SequenceBatch {
   lengths: Int32Array;
   batch: number;
   maxLen: number;
+  /** Per row, the first position t whose next item is trained (default 0; makeBatches' windowStride
+   *  makes the earlier positions of a window context only). */
+  firstTarget?: Int32Array;
 }
 
 export interface LossOptions {
@@ -57,13 +60,13 @@ export function rankingVectors(model: { readonly similarity: 'cosine' | 'dot' },
   return model.similarity === 'cosine' ? l2Normalize(t) : t;
 }
 
-/** Rows b·L + t and next-item targets of every position t < len_b − 1. */
+/** Rows b·L + t and next-item targets of every position firstTarget_b ≤ t < len_b − 1. */
 export function nextItemPairs(batch: SequenceBatch): { rows: number[]; targets: number[] } {
-  const { batch: B, maxLen: L, items, lengths } = batch;
+  const { batch: B, maxLen: L, items, lengths, firstTarget } = batch;
   const rows: number[] = [];
   const targets: number[] = [];
   for (let b = 0; b < B; b++) {
-    for (let t = 0; t + 1 < lengths[b]; t++) {
+    for (let t = firstTarget?.[b] ?? 0; t + 1 < lengths[b]; t++) {
       rows.push(b * L + t);
       targets.push(items[b * L + t + 1]);
     }

@@ -67,6 +67,13 @@ export interface TrainConfig {
   batchSize: number;
   itemBatchSize: number;
   maxLen: number;
+  /**
+   * Training sequences longer than maxLen: 'last' trains only their last maxLen items (the targets
+   * before them are never seen); a stride s in 1..maxLen − 1 cuts them into windows s items apart so
+   * every target is trained once, with ≥ maxLen − s items of context (makeBatches' windowStride);
+   * 'half' is s = ⌊maxLen / 2⌋.
+   */
+  windowStride: number | 'last' | 'half';
   lr: number;
   weightDecay: number;
   clipNorm: number;
@@ -97,6 +104,7 @@ export const defaultTrainConfig: TrainConfig = {
   batchSize: 64,
   itemBatchSize: 256,
   maxLen: 200,
+  windowStride: 'last',
   lr: 1e-3,
   weightDecay: 0,
   clipNorm: 5,
@@ -109,10 +117,11 @@ export const defaultTrainConfig: TrainConfig = {
 /**
  * The training config of a saved run (a checkpoint's meta.config): merged field by field over the
  * defaults, except that fields added with a non-neutral default read as what runs before them did —
- * a checkpoint without `model.userHead` was trained without the head (and without dropout).
+ * a checkpoint without `model.userHead` was trained without the head (and without dropout), one
+ * without `windowStride` on the last maxLen items of each sequence only.
  */
 export function savedTrainConfig(saved: unknown, where = 'checkpoint config'): TrainConfig {
-  const before = deepMerge(defaultTrainConfig, { model: { userHead: 'none', dropout: 0 } });
+  const before = deepMerge(defaultTrainConfig, { model: { userHead: 'none', dropout: 0 }, windowStride: 'last' });
   return deepMerge(before, saved, where);
 }
 
@@ -297,6 +306,23 @@ export async function rankChunk(items: Tensor, users: Tensor, chunk: EvalCase[],
   });
   const targets = Int32Array.from(chunk.flatMap((c) => Array.from(c.targets)));
   return evaluate(items, { users, targets, targetsPerUser: chunk[0].targets.length, exclude: { offsets, items: Int32Array.from(excl) } }, { numItems: items.shape[0] });
+}
+
+/** cfg.windowStride as makeBatches takes it (0: the last window only). */
+export function windowStride(cfg: Pick<TrainConfig, 'windowStride' | 'maxLen'>): number {
+  const w = cfg.windowStride ?? 'last';
+  if (w === 'last') return 0;
+  if (w === 'half') return Math.floor(cfg.maxLen / 2);
+  if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || (w > 0 && w >= cfg.maxLen)) {
+    throw new Error(`config: windowStride must be 'last', 'half' or a whole number of items in 1..maxLen − 1 = ${cfg.maxLen - 1} (got ${JSON.stringify(w)})`);
+  }
+  return w;
+}
+
+/** The SAL stage's batches for epoch `ep` (a new shuffle per epoch; windows per cfg.windowStride). */
+export function epochBatches(trainSeqs: Int32Array[], numItems: number, cfg: TrainConfig, ep: number): SequenceBatch[] {
+  const opts = { batchSize: cfg.batchSize, numItems, maxLen: cfg.maxLen, windowStride: windowStride(cfg), seed: cfg.seed + ep, padTo: 'batch' as const };
+  return Array.from(makeBatches(trainSeqs, opts), (b) => ({ items: b.items, lengths: b.lengths, batch: b.B, maxLen: b.L, firstTarget: b.firstTarget }));
 }
 
 /** Training sequences and evaluation cases under cfg.protocol (test = the zero-shot users for 'zeroShot'). */
@@ -545,11 +571,10 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       const te = performance.now();
       let sum = 0;
       let n = 0;
-      const batches = [...makeBatches(trainSeqs, { batchSize: cfg.batchSize, numItems: ds.numItems, maxLen: cfg.maxLen, seed: cfg.seed + ep, padTo: 'batch' })];
-      for (const [bi, b] of batches.entries()) {
+      const batches = epochBatches(trainSeqs, ds.numItems, cfg, ep);
+      for (const [bi, sb] of batches.entries()) {
         await hooks.onStep?.('sal', bi, batches.length);
         if (aborted()) break;
-        const sb: SequenceBatch = { items: b.items, lengths: b.lengths, batch: b.B, maxLen: b.L };
         // Dropout seeds come from the same counter as L_MFL's (resumes restore it); only stochastic models draw one.
         const lossOpts = model.stochastic ? { seed: stepSeed++ } : {};
         sum += await optimizerStep(() => {
@@ -563,7 +588,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
           const ui = model.userItemLoss(z, sb, lossOpts);
           record('userItem', ui);
           if (cfg.mflAuxWeight <= 0 || !mfl) return ui;
-          const batchItems = [...new Set(Array.from(b.items).filter((x) => x < ds.numItems))];
+          const batchItems = [...new Set(Array.from(sb.items).filter((x) => x < ds.numItems))];
           return add(ui, affine(mflLoss(batchItems), cfg.mflAuxWeight, 0));
         });
         n++;

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
 import { leaveOneOut, zeroShotSplit } from '../../src/data/split.ts';
 import { makeBatches, padId } from '../../src/data/batches.ts';
+import { mulberry32 } from '../../src/data/rng.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 
 function tiny(seqs: number[][], numItems = 10): Dataset {
@@ -79,6 +80,61 @@ describe('makeBatches', () => {
         expect(Array.from(x.items.subarray(r * 33, r * 33 + keep.length))).toEqual(Array.from(keep));
       }
     }
+  });
+
+  it('windowStride: a long sequence is cut into windows that train each target once', () => {
+    // Items 0..10 (n 11), maxLen 4, stride 2: windows end at 11, 9, 7, 5 and 3 (the one from item 0).
+    const s = Int32Array.from({ length: 11 }, (_, i) => i);
+    const bs = [...makeBatches([s], { batchSize: 8, numItems: 20, maxLen: 4, windowStride: 2, shuffle: false })];
+    expect(bs.length).toBe(1);
+    const b = bs[0];
+    const P = 20;
+    expect(Array.from(b.items)).toEqual([0, 1, 2, P, 1, 2, 3, 4, 3, 4, 5, 6, 5, 6, 7, 8, 7, 8, 9, 10]);
+    expect(Array.from(b.lengths)).toEqual([3, 4, 4, 4, 4]);
+    expect(Array.from(b.firstTarget)).toEqual([0, 1, 1, 1, 1]);
+    expect(Array.from(b.rows)).toEqual([0, 0, 0, 0, 0]);
+    // Context-only positions hold -1: window [1, 5) trains items 3 and 4 (items 1–2 came from [0, 3)).
+    expect(Array.from(b.targets)).toEqual([1, 2, -1, -1, -1, 3, 4, -1, -1, 5, 6, -1, -1, 7, 8, -1, -1, 9, 10, -1]);
+    // Stride 0 (the default) keeps the last window only, as before.
+    const last = [...makeBatches([s], { batchSize: 8, numItems: 20, maxLen: 4, shuffle: false })][0];
+    expect(Array.from(last.items)).toEqual([7, 8, 9, 10]);
+    expect(Array.from(last.firstTarget)).toEqual([0]);
+  });
+
+  it('windowStride: every target exactly once, with ≥ maxLen − stride items of context, for any length', () => {
+    const r = mulberry32(11);
+    for (let trial = 0; trial < 60; trial++) {
+      const maxLen = 2 + r.int(9);
+      const stride = 1 + r.int(maxLen - 1);
+      const seqs = Array.from({ length: 1 + r.int(5) }, () => Int32Array.from({ length: 2 + r.int(40) }, (_, k) => k));
+      const trained = seqs.map((q) => new Array<number>(q.length).fill(0));
+      for (const b of makeBatches(seqs, { batchSize: 3, numItems: 50, maxLen, windowStride: stride, seed: trial })) {
+        for (let row = 0; row < b.B; row++) {
+          const q = seqs[b.rows[row]];
+          const len = b.lengths[row];
+          expect(len).toBeLessThanOrEqual(maxLen);
+          // Item k of each sequence is id k, so a row's first item is where its window starts.
+          const st = b.items[row * maxLen];
+          expect(Array.from(b.items.subarray(row * maxLen, row * maxLen + len))).toEqual(Array.from(q.subarray(st, st + len)));
+          for (let t = 0; t + 1 < len; t++) {
+            const tg = b.targets[row * maxLen + t];
+            if (t < b.firstTarget[row]) {
+              expect(tg).toBe(-1);
+              continue;
+            }
+            expect(tg).toBe(q[st + t + 1]);
+            trained[b.rows[row]][st + t + 1]++;
+            expect(t + 1, `context of item ${st + t + 1}`).toBeGreaterThanOrEqual(Math.min(st + t + 1, maxLen - stride));
+          }
+        }
+      }
+      trained.forEach((c) => expect(c.slice(1)).toEqual(c.slice(1).map(() => 1)));
+    }
+  });
+
+  it('windowStride must be 0 or in 1..maxLen − 1', () => {
+    const s = [Int32Array.from([1, 2, 3, 4, 5])];
+    for (const w of [4, 5, -1, 1.5]) expect(() => [...makeBatches(s, { batchSize: 2, numItems: 10, maxLen: 4, windowStride: w })]).toThrow(/windowStride must be 0 .* 1\.\.maxLen − 1 = 3 \(got/);
   });
 
   it('rejects ids outside the catalogue', () => {

@@ -27,6 +27,8 @@ const batch: SequenceBatch = {
   lengths: Int32Array.from([5, 3, 2]),
   batch: 3,
   maxLen: 5,
+  // Row 0 as a later window of a longer sequence (makeBatches' windowStride): positions 0–1 are context only.
+  firstTarget: Int32Array.from([2, 0, 0]),
 };
 
 async function paramsOf(m: SASRec): Promise<Map<string, Float64Array>> {

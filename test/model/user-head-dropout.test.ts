@@ -162,11 +162,14 @@ it('dropout: on H in training only, reproducible from the step seed', async () =
   await withModel({ dropout: 0 }, async (m) => expect(m.stochastic).toBe(false));
 });
 
-it('a saved config from before userHead/dropout existed restores the model it trained (no head, no dropout)', () => {
+it('a saved config from before userHead/dropout/windowStride existed restores the model it trained (no head, no dropout, last window)', () => {
   const old = savedTrainConfig({ model: { dim: 8, positions: 0 } });
   expect(old.model.userHead).toBe('none');
   expect(old.model.dropout).toBe(0);
+  // Likewise training windows: a run from before them trained each sequence's last maxLen items only.
+  expect(old.windowStride).toBe('last');
   const now = savedTrainConfig(defaultTrainConfig);
+  expect(now.windowStride).toBe(defaultTrainConfig.windowStride);
   expect(now.model.userHead).toBe('block');
   expect(now.model.dropout).toBe(0.3);
   expect(savedTrainConfig({ model: { userHead: 'ffn', dropout: 0.5 } }).model.dropout).toBe(0.5);

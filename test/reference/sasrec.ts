@@ -16,6 +16,8 @@ export interface SasrecRefBatch {
   lengths: Int32Array;
   batch: number;
   maxLen: number;
+  /** Per row, the first trained position (default 0). */
+  firstTarget?: Int32Array;
 }
 
 type P = Map<string, Float64Array>;
@@ -113,7 +115,7 @@ export function sasrecHiddenRef(c: SasrecRefConfig, p: P, numItems: number, bt: 
   return x;
 }
 
-/** Mean over every position t < len − 1 of −log softmax(u_t·Eᵀ)[item t+1]. */
+/** Mean over every position firstTarget ≤ t < len − 1 of −log softmax(u_t·Eᵀ)[item t+1]. */
 export function sasrecLossRef(c: SasrecRefConfig, p: P, numItems: number, bt: SasrecRefBatch): number {
   const x = sasrecHiddenRef(c, p, numItems, bt);
   const E = get(p, 'sasrec.item');
@@ -121,7 +123,7 @@ export function sasrecLossRef(c: SasrecRefConfig, p: P, numItems: number, bt: Sa
   let total = 0;
   let count = 0;
   for (let b = 0; b < bt.batch; b++) {
-    for (let t = 0; t + 1 < bt.lengths[b]; t++) {
+    for (let t = bt.firstTarget?.[b] ?? 0; t + 1 < bt.lengths[b]; t++) {
       const row = b * bt.maxLen + t;
       const logits = Array.from({ length: numItems }, (_, j) => {
         let s = 0;
