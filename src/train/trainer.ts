@@ -104,7 +104,15 @@ export const defaultTrainConfig: TrainConfig = {
   batchSize: 64,
   itemBatchSize: 256,
   maxLen: 200,
-  windowStride: 'last',
+  // Every target once per epoch, each with ≥ maxLen/2 items of context. ML-100K, llvmpipe, seeds 0–2,
+  // patience 5, test HR@10 / NDCG@10 (seen items excluded) and best valid NDCG@10, 'last' → 'half':
+  //   SASRec (maxLen 50: 'last' trains 39 % of the targets) 0.1658 / 0.0858, valid 0.1078
+  //                                                  → 0.1863 / 0.1018, valid 0.1204
+  //   MUFASA (maxLen 200: 86 %)                       0.2008 / 0.1088, valid 0.1339
+  //                                                  → 0.1997 / 0.1065, valid 0.1326 (a tie)
+  // SASRec's epoch costs 2.5× more (171k positions against 39k), MUFASA's about 1.4×; one policy for
+  // every model keeps `compare` a comparison of models, not of how much data each was given.
+  windowStride: 'half',
   lr: 1e-3,
   weightDecay: 0,
   clipNorm: 5,
