@@ -58,7 +58,7 @@ export function padId(numItems: number): number {
 }
 
 /** One batch row: items [start, end) of sequence `seq`, next-item targets from position firstTarget. */
-interface Window {
+export interface Window {
   seq: number;
   start: number;
   end: number;

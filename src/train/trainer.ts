@@ -110,8 +110,9 @@ export const defaultTrainConfig: TrainConfig = {
   //                                                  → 0.1863 / 0.1018, valid 0.1204
   //   MUFASA (maxLen 200: 86 %)                       0.2008 / 0.1088, valid 0.1339
   //                                                  → 0.1997 / 0.1065, valid 0.1326 (a tie)
-  // SASRec's epoch costs 2.5× more (171k positions against 39k), MUFASA's about 1.4×; one policy for
-  // every model keeps `compare` a comparison of models, not of how much data each was given.
+  // Cost: SASRec runs 4.4× the positions (171k against 39k) and 2.5× the loss rows, ≈ 27 s per epoch
+  // alone on llvmpipe; MUFASA 1.5× the positions, 18.5 s per epoch against 16.6–17.4 (`bench train`).
+  // One policy for every model keeps `compare` a comparison of models, not of how much data each saw.
   windowStride: 'half',
   lr: 1e-3,
   weightDecay: 0,
