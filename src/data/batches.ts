@@ -58,7 +58,7 @@ export function padId(numItems: number): number {
 }
 
 /** One batch row: items [start, end) of sequence `seq`, next-item targets from position firstTarget. */
-export interface Window {
+interface Window {
   seq: number;
   start: number;
   end: number;
@@ -66,7 +66,7 @@ export interface Window {
 }
 
 /** The rows sequence `seq` of length n gives (see BatchOptions.windowStride). */
-export function sequenceWindows(seq: number, n: number, maxLen: number, stride: number): Window[] {
+function sequenceWindows(seq: number, n: number, maxLen: number, stride: number): Window[] {
   if (n <= maxLen || stride === 0) return [{ seq, start: Math.max(0, n - maxLen), end: n, firstTarget: 0 }];
   const out: Window[] = [];
   for (let end = n; ; end -= stride) {

@@ -360,6 +360,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
   };
   const split = dataSplit(ds, cfg);
   const trainSeqs = split.train;
+  windowStride(cfg); // a bad value fails here, not after CF pretraining and the MFL stage
   // Everything allocated below is freed here, also when a stage throws (divergence, device loss).
   const cleanup: (() => void)[] = [];
   const pending: Tensor[] = [];

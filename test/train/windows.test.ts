@@ -37,6 +37,18 @@ it("windowStride in the config: 'last', 'half' or a stride below maxLen, and a c
   }
 });
 
+it('train() rejects a bad windowStride before the first epoch of any stage', async () => {
+  const users = seqs.flatMap((s, u) => Array.from(s, () => u));
+  const items = seqs.flatMap((s) => Array.from(s));
+  // One content modality, so MUFASA's CF and MFL stages run before SAL.
+  const feat = { name: 'feat', dim: 3, values: Array.from({ length: numItems * 3 }, (_, i) => Math.sin(i)) };
+  const ds = datasetFromArrays({ interactions: { users, items }, items: { ids: Array.from({ length: numItems }, (_, i) => i), modalities: [feat] } });
+  const epochs: string[] = [];
+  const cfg = { ...defaultTrainConfig, maxLen: 8, windowStride: 8, cfEpochs: 1, mflEpochs: 1 };
+  await expect(train(ds, cfg, { onEpoch: (l) => void epochs.push(l.stage) })).rejects.toThrow(/config: windowStride must be .* 1\.\.maxLen − 1 = 7 \(got 8\)/);
+  expect(epochs).toEqual([]);
+});
+
 it('train() runs SASRec on windows: one step per batch of windows, finite losses', async () => {
   const users = seqs.flatMap((s, u) => Array.from(s, () => u));
   const items = seqs.flatMap((s) => Array.from(s));
