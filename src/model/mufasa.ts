@@ -6,6 +6,7 @@
 //           u = SAL(H, lengths)            [B, L, d] (every prefix) or [B, 1, d] (last item)
 //           u = LN(u + FFN(u))             the user head (`userHead`; the paper has none): 'ffn' as
 //                                           written, 'block' first u ← LN(h_t + u) (a Transformer layer)
+//           (`layers` > 1: the 'block' layer again on its own output, each layer its own SAL and head)
 //   loss:   InfoNCE(u_t, z_{target_t}) over in-batch targets (paper) or the full catalog (config)
 //
 // Choices where the paper is silent are MufasaConfig fields; the defaults say why.
@@ -72,6 +73,17 @@ export interface MufasaConfig {
    * employed to learn the final user embedding".
    */
   userHead: 'none' | 'ffn' | 'block';
+  /**
+   * Stacked layers of SAL + 'block' head (each x ← LN(x + SAL(x)), x ← LN(x + FFN(x)), its own
+   * parameters), as SASRec stacks 2 Transformer blocks; the paper describes one SAL layer. > 1 needs
+   * userHead 'block'.
+   */
+  layers: number;
+  /**
+   * Dropout inside every layer's head, on the tower's output and on the FFN's output before each
+   * residual add (SASRec's hidden dropout at those two places); `dropout` stays the one on H. 0 = off.
+   */
+  layerDropout: number;
 }
 
 export const defaultMufasaConfig: MufasaConfig = {
@@ -117,12 +129,23 @@ export const defaultMufasaConfig: MufasaConfig = {
   // identical losses and metrics at every epoch, and seed 0 to convergence gives the row above again.
   dropout: 0.3,
   userHead: 'block',
+  layers: 1,
+  layerDropout: 0,
 };
 
 interface Qkv {
   q: Tensor;
   k: Tensor;
   v: Tensor;
+}
+
+type HeadParams = FfnHeadParams & { ln0: { g: Tensor; beta: Tensor } | null };
+
+/** A layer above the first (`layers` > 1): its own tower (SAL or dense Q/K/V; 'mean' has none) and 'block' head. */
+interface UpperLayer {
+  sal: SAL | null;
+  dense: Qkv | null;
+  head: HeadParams;
 }
 
 export class Mufasa implements SequenceModel {
@@ -132,7 +155,7 @@ export class Mufasa implements SequenceModel {
   readonly fusion: MFL | null;
   /** The w/o-MFL item tower: [Σ d_m + M, d] and bias (itemTower 'concat'). */
   readonly concatProj: { w: Tensor; b: Tensor } | null;
-  /** SAL (userTower 'sal'), else null. */
+  /** SAL (userTower 'sal'), else null; the first layer's when `layers` > 1 (the others: `upper`). */
   readonly salLayer: SAL | null;
   /** userTower 'dense': Q/K/V of the one dense causal attention layer. */
   readonly dense: Qkv | null;
@@ -140,7 +163,9 @@ export class Mufasa implements SequenceModel {
   /** Position embeddings [positions, d] (config `positions` > 0). */
   readonly posEmb: Tensor | null;
   /** userHead 'ffn' / 'block': the point-wise feed-forward block and its layer norm (`ln0`: 'block''s residual norm). */
-  readonly head: (FfnHeadParams & { ln0: { g: Tensor; beta: Tensor } | null }) | null;
+  readonly head: HeadParams | null;
+  /** Layers 2 … `layers` (empty for one layer). */
+  readonly upper: UpperLayer[];
 
   constructor(
     readonly cfg: MufasaConfig,
@@ -154,6 +179,12 @@ export class Mufasa implements SequenceModel {
     const userTower = cfg.userTower ?? 'sal';
     if (itemTower !== 'mfl' && itemTower !== 'concat') throw new Error(`Mufasa: unknown itemTower '${itemTower}' (mfl, concat)`);
     if (!['sal', 'dense', 'mean'].includes(userTower)) throw new Error(`Mufasa: unknown userTower '${userTower}' (sal, dense, mean)`);
+    const layers = cfg.layers ?? 1;
+    if (!(Number.isInteger(layers) && layers >= 1)) throw new Error(`Mufasa: layers must be a positive integer, got ${layers}`);
+    if (layers > 1 && (cfg.userHead ?? 'none') !== 'block') throw new Error(`Mufasa: layers ${layers} needs userHead 'block' (each layer is x ← LN(x + tower(x)), then the FFN), got '${cfg.userHead}'`);
+    const pl = cfg.layerDropout ?? 0;
+    if (!(pl >= 0 && pl < 1)) throw new Error(`Mufasa: layerDropout must be in [0, 1), got ${pl}`);
+    checkItemTower(itemTower, modalityDims.length);
     if (itemTower === 'concat' && !modalityDims.length && !cfg.useIdEmbedding) throw new Error('Mufasa: the concat item tower needs at least one modality or the ID embedding');
     this.fusion = itemTower === 'mfl' ? new MFL(modalityDims, titleDim, { ...cfg.mfl, dim: d }, rand) : null;
     const inDim = modalityDims.reduce((s, m) => s + m.dim + 1, 0);
@@ -172,23 +203,31 @@ export class Mufasa implements SequenceModel {
     const head = cfg.userHead ?? 'none';
     if (!['none', 'ffn', 'block'].includes(head)) throw new Error(`Mufasa: unknown userHead '${head}' (none, ffn, block)`);
     const ones = (name: string) => tensor(new Float32Array(d).fill(1), [d], { requiresGrad: true, name });
-    this.head =
-      head !== 'none'
-        ? {
-            ln0: head === 'block' ? { g: ones('head.ln0.gamma'), beta: zerosParam([d], 'head.ln0.beta') } : null,
-            w1: xavierUniform(d, 4 * d, rand, 'head.ff1'),
-            b1: zerosParam([4 * d], 'head.ff1.bias'),
-            w2: xavierUniform(4 * d, d, rand, 'head.ff2'),
-            b2: zerosParam([d], 'head.ff2.bias'),
-            g: ones('head.ln.gamma'),
-            beta: zerosParam([d], 'head.ln.beta'),
-          }
-        : null;
+    const headParams = (name: string, block: boolean): HeadParams => ({
+      ln0: block ? { g: ones(`${name}.ln0.gamma`), beta: zerosParam([d], `${name}.ln0.beta`) } : null,
+      w1: xavierUniform(d, 4 * d, rand, `${name}.ff1`),
+      b1: zerosParam([4 * d], `${name}.ff1.bias`),
+      w2: xavierUniform(4 * d, d, rand, `${name}.ff2`),
+      b2: zerosParam([d], `${name}.ff2.bias`),
+      g: ones(`${name}.ln.gamma`),
+      beta: zerosParam([d], `${name}.ln.beta`),
+    });
+    this.head = head !== 'none' ? headParams('head', head === 'block') : null;
+    // Upper layers draw their initial values after every first-layer parameter, so one layer
+    // initialises exactly as before `layers` existed.
+    this.upper = Array.from({ length: layers - 1 }, (_, i) => {
+      const l = i + 1;
+      return {
+        sal: userTower === 'sal' ? new SAL({ ...cfg.sal, dim: d }, rand, `sal${l}`) : null,
+        dense: userTower === 'dense' ? { q: xavierUniform(d, d, rand, `dense${l}.q`), k: xavierUniform(d, d, rand, `dense${l}.k`), v: xavierUniform(d, d, rand, `dense${l}.v`) } : null,
+        head: headParams(`head${l}`, true),
+      };
+    });
   }
 
   /** True when training draws random numbers (dropout > 0): the trainer then passes a seed per step. */
   get stochastic(): boolean {
-    return (this.cfg.dropout ?? 0) > 0;
+    return (this.cfg.dropout ?? 0) > 0 || (this.cfg.layerDropout ?? 0) > 0;
   }
 
   get dim(): number {
@@ -201,7 +240,7 @@ export class Mufasa implements SequenceModel {
     return this.fusion;
   }
 
-  /** SAL; throws for the w/o-SAL and dense ablations (use `salLayer` to test for it). */
+  /** SAL (the first layer's, with `layers` > 1); throws for the w/o-SAL and dense ablations (use `salLayer` to test for it). */
   get sal(): SAL {
     if (!this.salLayer) throw new Error(`Mufasa: userTower '${this.cfg.userTower}' has no SAL`);
     return this.salLayer;
@@ -217,6 +256,11 @@ export class Mufasa implements SequenceModel {
       ...(this.posEmb ? [this.posEmb] : []),
       ...(this.head ? [this.head.w1, this.head.b1, this.head.w2, this.head.b2, this.head.g, this.head.beta] : []),
       ...(this.head?.ln0 ? [this.head.ln0.g, this.head.ln0.beta] : []),
+      ...this.upper.flatMap((u) => [
+        ...(u.sal?.parameters() ?? []),
+        ...(u.dense ? [u.dense.q, u.dense.k, u.dense.v] : []),
+        ...[u.head.w1, u.head.b1, u.head.w2, u.head.b2, u.head.g, u.head.beta, u.head.ln0!.g, u.head.ln0!.beta],
+      ]),
     ];
   }
 
@@ -249,28 +293,52 @@ export class Mufasa implements SequenceModel {
   /** User vectors: every position [B, L, d], or the last item only [B, 1, d]; `train` turns dropout on with that seed. */
   userVectors(z: Tensor, batch: SequenceBatch, lastOnly = false, train: { seed: number } | null = null): Tensor {
     let h = this.withPositions(this.sequenceVectors(z, batch), batch);
-    if (train && this.stochastic) h = dropout(h, this.cfg.dropout, train.seed);
-    // Only 'block' reads the query items (its residual); the other heads ignore the second argument.
-    return this.withHead(this.tower(h, batch, lastOnly), this.head?.ln0 && lastOnly ? lastItems(h, batch.lengths) : h);
+    const p = this.cfg.dropout ?? 0;
+    if (train && p > 0) h = dropout(h, p, train.seed);
+    return this.encode(h, batch, lastOnly, train);
   }
 
   /**
-   * The user head on the tower's output u [.., d] (eps 1e-5): 'ffn' LN(u + FFN(u)); 'block' the same on
-   * x = LN(hq + u), `hq` the query items (H, or each sequence's last item: the rows of u); 'none' u.
+   * The user tower and head(s) on the sequence H [B, L, d] (after positions and dropout): every
+   * position [B, L, d] or the last [B, 1, d]; `train` turns the layer dropout on with that seed.
    */
-  withHead(u: Tensor, hq: Tensor): Tensor {
-    const hd = this.head;
-    if (!hd) return u;
-    return ffnHead(hd.ln0 ? layerNorm(add(hq, u), hd.ln0.g, hd.ln0.beta, 1e-5) : u, hd);
+  encode(h: Tensor, batch: SequenceBatch, lastOnly = false, train: { seed: number } | null = null): Tensor {
+    // Layer dropout continues H's random stream past its B·L·d draws (dropout's `offset`), so no
+    // mask repeats another's.
+    let offset = h.size;
+    const pl = this.cfg.layerDropout ?? 0;
+    const drop = (x: Tensor): Tensor => {
+      if (!train || pl === 0) return x;
+      const y = dropout(x, pl, train.seed, offset);
+      offset += x.size;
+      return y;
+    };
+    const layers = [{ sal: this.salLayer, dense: this.dense, head: this.head }, ...this.upper];
+    // Every layer but the last runs on every position (the next layer attends to all of them).
+    layers.forEach((layer, l) => {
+      const last = lastOnly && l === layers.length - 1;
+      // Only 'block' reads the query items (its residual); the other heads ignore the second argument.
+      h = headOn(this.tower(layer, h, batch, last), layer.head?.ln0 && last ? lastItems(h, batch.lengths) : h, layer.head, drop);
+    });
+    return h;
   }
 
-  private tower(h: Tensor, batch: SequenceBatch, lastOnly: boolean): Tensor {
-    if (this.salLayer) return this.salLayer.forward(h, batch.lengths, { lastOnly });
+  /**
+   * The first layer's user head on its tower's output u [.., d] (eps 1e-5): 'ffn' LN(u + FFN(u));
+   * 'block' the same on x = LN(hq + u), `hq` the query items (H, or each sequence's last item: the
+   * rows of u); 'none' u. No dropout (the evaluation path).
+   */
+  withHead(u: Tensor, hq: Tensor): Tensor {
+    return headOn(u, hq, this.head, (x) => x);
+  }
+
+  private tower(layer: { sal: SAL | null; dense: Qkv | null }, h: Tensor, batch: SequenceBatch, lastOnly: boolean): Tensor {
+    if (layer.sal) return layer.sal.forward(h, batch.lengths, { lastOnly });
     return tidy(() => {
       const len = tensor(batch.lengths, [batch.batch], { dtype: 'i32', engine: h.engine });
       const hq = lastOnly ? lastItems(h, batch.lengths) : h;
-      if (this.dense) {
-        const { q, k, v } = this.dense;
+      if (layer.dense) {
+        const { q, k, v } = layer.dense;
         return causalAttention(linear(hq, q), linear(h, k), linear(h, v), len, { lastOnly });
       }
       // Mean pooling: with q = 0 every visible key gets the same weight, so attention is the causal mean.
@@ -313,6 +381,12 @@ export class Mufasa implements SequenceModel {
   }
 }
 
+/** Throws unless the item tower has something to fuse: MFL needs at least one content modality. */
+export function checkItemTower(itemTower: MufasaConfig['itemTower'], modalities: number): void {
+  if ((itemTower ?? 'mfl') === 'mfl' && modalities === 0)
+    throw new Error("Mufasa: the MFL item tower needs at least one content modality, and the data set has none left (check the item features and excludeModalities); without content, train itemTower 'concat' with useIdEmbedding (item IDs only) or --model sasrec");
+}
+
 export interface FfnHeadParams {
   w1: Tensor;
   b1: Tensor;
@@ -322,8 +396,20 @@ export interface FfnHeadParams {
   beta: Tensor;
 }
 
-/** The user head's feed-forward block: LN(u + W₂·gelu(W₁u + b₁) + b₂), layer-norm eps 1e-5 (gelu: tanh form). */
-export function ffnHead(u: Tensor, p: FfnHeadParams): Tensor {
+/**
+ * The user head's feed-forward block: LN(u + drop(W₂·gelu(W₁u + b₁) + b₂)), layer-norm eps 1e-5 (gelu:
+ * tanh form); `drop` is the layer dropout (identity when off).
+ */
+export function ffnHead(u: Tensor, p: FfnHeadParams, drop: (x: Tensor) => Tensor = (x) => x): Tensor {
   const f = linear(gelu(linear(u, p.w1, p.b1)), p.w2, p.b2);
-  return layerNorm(add(u, f), p.g, p.beta, 1e-5);
+  return layerNorm(add(u, drop(f)), p.g, p.beta, 1e-5);
+}
+
+/**
+ * A layer's head on its tower's output u (see Mufasa.withHead); `drop` (the layer dropout) applies
+ * where a residual adds a branch: to u in 'block' (LN(hq + drop(u))) and to the FFN's output.
+ */
+function headOn(u: Tensor, hq: Tensor, hd: HeadParams | null, drop: (x: Tensor) => Tensor): Tensor {
+  if (!hd) return u;
+  return ffnHead(hd.ln0 ? layerNorm(add(hq, drop(u)), hd.ln0.g, hd.ln0.beta, 1e-5) : u, hd, drop);
 }

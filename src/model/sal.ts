@@ -60,23 +60,24 @@ export class SAL {
   readonly gateBias: Tensor;
   private readonly on: { short: boolean; long: boolean; core: boolean };
 
-  constructor(readonly cfg: SalConfig, rand: () => number) {
+  /** `prefix` names the parameters (checkpoints): 'sal' for MUFASA's first layer, 'sal1', … above it. */
+  constructor(readonly cfg: SalConfig, rand: () => number, prefix = 'sal') {
     const d = cfg.dim;
     this.on = { short: true, long: true, core: true, ...cfg.branches };
     const n = +this.on.short + +this.on.long + +this.on.core;
     if (n === 0) throw new Error('SAL: every branch is switched off');
     const qkv = (name: string): Qkv => ({
-      q: xavierUniform(d, d, rand, `sal.${name}.q`),
-      k: xavierUniform(d, d, rand, `sal.${name}.k`),
-      v: xavierUniform(d, d, rand, `sal.${name}.v`),
+      q: xavierUniform(d, d, rand, `${prefix}.${name}.q`),
+      k: xavierUniform(d, d, rand, `${prefix}.${name}.k`),
+      v: xavierUniform(d, d, rand, `${prefix}.${name}.v`),
     });
     this.window = qkv('window');
     this.blk = qkv('block');
     this.core = qkv('core');
-    this.phi = xavierUniform(cfg.blockSize * d, d, rand, 'sal.phi');
-    this.phiBias = zerosParam([d], 'sal.phi.bias');
-    this.gate = xavierUniform(n * d, n, rand, 'sal.gate');
-    this.gateBias = zerosParam([n], 'sal.gate.bias');
+    this.phi = xavierUniform(cfg.blockSize * d, d, rand, `${prefix}.phi`);
+    this.phiBias = zerosParam([d], `${prefix}.phi.bias`);
+    this.gate = xavierUniform(n * d, n, rand, `${prefix}.gate`);
+    this.gateBias = zerosParam([n], `${prefix}.gate.bias`);
   }
 
   parameters(): Tensor[] {

@@ -31,7 +31,7 @@ import { Adam } from '../nn/adam.ts';
 import { seededRandom } from '../nn/init.ts';
 import { saveCheckpoint, loadCheckpoint } from './checkpoint.ts';
 import type { NamedArray } from './checkpoint.ts';
-import { Mufasa, defaultMufasaConfig } from '../model/mufasa.ts';
+import { Mufasa, defaultMufasaConfig, checkItemTower } from '../model/mufasa.ts';
 import type { MufasaConfig } from '../model/mufasa.ts';
 import { SASRec, defaultSasrecConfig } from '../model/sasrec.ts';
 import type { SasrecConfig } from '../model/sasrec.ts';
@@ -360,7 +360,9 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
   };
   const split = dataSplit(ds, cfg);
   const trainSeqs = split.train;
-  windowStride(cfg); // a bad value fails here, not after CF pretraining and the MFL stage
+  // Bad values fail here, not after CF pretraining and the MFL stage.
+  windowStride(cfg);
+  if (cfg.arch !== 'sasrec') checkItemTower(cfg.model.itemTower, ds.items.modalities.filter((m) => !cfg.excludeModalities.includes(m.name)).length);
   // Everything allocated below is freed here, also when a stage throws (divergence, device loss).
   const cleanup: (() => void)[] = [];
   const pending: Tensor[] = [];

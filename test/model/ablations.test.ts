@@ -154,4 +154,20 @@ describe('ablation presets', () => {
     expect(res.log.map((l) => l.stage)).toEqual(['sal']);
     expect(Number.isFinite(res.test['HR@10'])).toBe(true);
   });
+
+  it('with no content modality left, MUFASA says so and names the ways out; the concat tower with IDs still builds', () => {
+    const none = deepMerge(small, { excludeModalities: ['title', 'visual', 'tags'] });
+    expect(() => buildModel(ds, none)).toThrow(/MFL item tower needs at least one content modality.*excludeModalities.*itemTower 'concat' with useIdEmbedding/);
+    const ids = buildModel(ds, deepMerge(none, { model: { itemTower: 'concat' } })) as Mufasa;
+    expect(ids.fusion).toBeNull();
+    expect(ids.concatProj).toBeNull();
+    ids.dispose();
+  });
+
+  it('train() rejects MUFASA without content before CF pretraining runs', async () => {
+    const epochs: string[] = [];
+    const cfg = deepMerge(small, { excludeModalities: ['title', 'visual', 'tags'], cfEpochs: 1, mflEpochs: 1 });
+    await expect(train(ds, cfg, { onEpoch: (l) => void epochs.push(l.stage) })).rejects.toThrow(/needs at least one content modality/);
+    expect(epochs).toEqual([]);
+  });
 });
