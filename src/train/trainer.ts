@@ -127,10 +127,11 @@ export const defaultTrainConfig: TrainConfig = {
  * The training config of a saved run (a checkpoint's meta.config): merged field by field over the
  * defaults, except that fields added with a non-neutral default read as what runs before them did —
  * a checkpoint without `model.userHead` was trained without the head (and without dropout), one
- * without `windowStride` on the last maxLen items of each sequence only.
+ * without `model.layers` with one SAL layer, one without `windowStride` on the last maxLen items of
+ * each sequence only.
  */
 export function savedTrainConfig(saved: unknown, where = 'checkpoint config'): TrainConfig {
-  const before = deepMerge(defaultTrainConfig, { model: { userHead: 'none', dropout: 0 }, windowStride: 'last' });
+  const before = deepMerge(defaultTrainConfig, { model: { userHead: 'none', dropout: 0, layers: 1 }, windowStride: 'last' });
   return deepMerge(before, saved, where);
 }
 

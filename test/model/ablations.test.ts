@@ -13,7 +13,7 @@ import type { Tensor } from '../../src/tensor/index.ts';
 import { expectClose } from '../helpers.ts';
 
 const ds = makeSynthetic({ seed: 4, users: 20, items: 30, minSeqLen: 5, maxSeqLen: 9 });
-const small: TrainConfig = deepMerge(defaultTrainConfig, { model: { dim: 8, sal: { blockSize: 2, topK: 2 } }, sasrec: { dim: 8, inner: 16 }, maxLen: 12 });
+const small: TrainConfig = deepMerge(defaultTrainConfig, { model: { dim: 8, sal: { blockSize: 2, topK: 2 }, layers: 1 }, sasrec: { dim: 8, inner: 16 }, maxLen: 12 });
 const I = ds.numItems;
 // Row 0 is long enough (t up to 5 with blocks of 2) that SAL's block branch sees two blocks: with one
 // visible block its softmax is constant and W_q of that branch would get no gradient.

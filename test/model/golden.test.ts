@@ -59,10 +59,12 @@ const cfg: MufasaConfig = {
   sal: { blockSize: 4, topK: 2, window: 'paper' },
   useIdEmbedding: true,
   userItemLoss: 'catalog',
-  // The paper's model: the reference has no dropout and no user head (both checked on their own in
-  // user-head-dropout.test.ts against a float64 reference and central differences).
+  // The paper's model: the reference has no dropout, no user head and one SAL layer (checked on their
+  // own in user-head-dropout.test.ts and layers.test.ts, against a float64 reference and central
+  // differences).
   dropout: 0,
   userHead: 'none',
+  layers: 1,
 };
 
 function refConfig(c: MufasaConfig): MufasaRefConfig {

@@ -14,7 +14,7 @@ import { expectClose } from '../helpers.ts';
 const ds = makeSynthetic({ seed: 4, users: 20, items: 30, minSeqLen: 5, maxSeqLen: 9 });
 const I = ds.numItems;
 const P = 4; // fewer rows than the longest sequence: positions ≥ 3 share row 3
-const cfg: TrainConfig = deepMerge(defaultTrainConfig, { model: { dim: 8, positions: P, sal: { blockSize: 2, topK: 2 } }, maxLen: 12 });
+const cfg: TrainConfig = deepMerge(defaultTrainConfig, { model: { dim: 8, positions: P, sal: { blockSize: 2, topK: 2 }, layers: 1 }, maxLen: 12 });
 const batch: SequenceBatch = {
   items: Int32Array.from([1, 5, 9, 2, 7, 12, 13, 3, 8, I, I, I, I, I, 4, 6, 0, 11, 10, I, I]),
   lengths: Int32Array.from([7, 2, 5]),

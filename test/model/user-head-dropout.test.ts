@@ -89,7 +89,7 @@ const batch: SequenceBatch = {
 };
 
 async function withModel(model: object, f: (m: Mufasa, z: () => Tensor) => Promise<void>): Promise<void> {
-  const cfg: TrainConfig = deepMerge(defaultTrainConfig, { model: { dim: 8, sal: { blockSize: 2, topK: 2 }, ...model }, maxLen: 12 });
+  const cfg: TrainConfig = deepMerge(defaultTrainConfig, { model: { dim: 8, sal: { blockSize: 2, topK: 2 }, layers: 1, ...model }, maxLen: 12 });
   const m = buildModel(ds, cfg) as Mufasa;
   const mods = uploadModalities(ds, cfg.excludeModalities);
   const all = indexTensor(Array.from({ length: I }, (_, i) => i), [I], I);
@@ -168,6 +168,9 @@ it('a saved config from before userHead/dropout/windowStride existed restores th
   expect(old.model.dropout).toBe(0);
   // Likewise training windows: a run from before them trained each sequence's last maxLen items only.
   expect(old.windowStride).toBe('last');
+  // And one SAL layer, also under the 'block' head (layers came after it).
+  expect(old.model.layers).toBe(1);
+  expect(savedTrainConfig({ model: { userHead: 'block', dropout: 0.3 } }).model.layers).toBe(1);
   const now = savedTrainConfig(defaultTrainConfig);
   expect(now.windowStride).toBe(defaultTrainConfig.windowStride);
   expect(now.model.userHead).toBe('block');
