@@ -74,14 +74,15 @@ export interface MufasaConfig {
    */
   userHead: 'none' | 'ffn' | 'block';
   /**
-   * Stacked layers of SAL + 'block' head (each x ← LN(x + SAL(x)), x ← LN(x + FFN(x)), its own
-   * parameters), as SASRec stacks 2 Transformer blocks; the paper describes one SAL layer. > 1 needs
-   * userHead 'block'.
+   * Stacked layers of the user tower + 'block' head (each x ← LN(x + SAL(x)), x ← LN(x + FFN(x)), its
+   * own parameters; the dense and mean ablations stack their tower the same way), as SASRec stacks 2
+   * Transformer blocks; the paper describes one SAL layer. > 1 needs userHead 'block'.
    */
   layers: number;
   /**
-   * Dropout inside every layer's head, on the tower's output and on the FFN's output before each
-   * residual add (SASRec's hidden dropout at those two places); `dropout` stays the one on H. 0 = off.
+   * Dropout inside every layer's head, on each branch before its residual add: the tower's output
+   * ('block') and the FFN's output (SASRec's hidden dropout at those two places); no effect without a
+   * head. `dropout` stays the one on H. 0 = off.
    */
   layerDropout: number;
 }
@@ -165,7 +166,7 @@ export class Mufasa implements SequenceModel {
   readonly concatProj: { w: Tensor; b: Tensor } | null;
   /** SAL (userTower 'sal'), else null; the first layer's when `layers` > 1 (the others: `upper`). */
   readonly salLayer: SAL | null;
-  /** userTower 'dense': Q/K/V of the one dense causal attention layer. */
+  /** userTower 'dense': Q/K/V of the dense causal attention (the first layer's when `layers` > 1). */
   readonly dense: Qkv | null;
   readonly idEmb: Tensor | null;
   /** Position embeddings [positions, d] (config `positions` > 0). */

@@ -6,6 +6,8 @@
 //   the every-position path's last rows; every parameter of both layers is trained.
 // - The stack's backward against central differences of its own forward (f32 on the GPU, d/dH of a
 //   random projection, eps 1e-2: the tolerance of the other f32 finite-difference tests).
+// - The dense and mean ablation towers stack the same way (own Q/K/V per dense layer, unique names),
+//   and every matrix and gain of both layers gets a gradient.
 // - One layer initialises exactly as before the field existed (upper layers draw their values last).
 // - Layer dropout acts in training only, at the two residual branches of every layer, with masks
 //   from the step seed past H's draws; configs that cannot work are errors naming the field.
@@ -143,6 +145,26 @@ it('layerDropout: at both residual branches of every layer in training only, mas
   });
   await withModel({ dropout: 0, layerDropout: 0 }, async (m) => expect(m.stochastic).toBe(false));
 });
+
+for (const userTower of ['dense', 'mean'] as const) {
+  it(`layers 2 with the ${userTower} tower (an ablation): the tower stacks too, and every parameter is trained`, async () => {
+    await withModel({ layers: 2, dropout: 0, userTower }, async (m, z) => {
+      expect(m.upper[0].sal).toBeNull();
+      expect(m.upper[0].dense !== null).toBe(userTower === 'dense');
+      const names = m.parameters().map((p) => p.name!);
+      expect(new Set(names).size).toBe(names.length);
+      if (userTower === 'dense') expect(names).toEqual(expect.arrayContaining(['dense.q', 'dense1.q', 'dense1.k', 'dense1.v']));
+      const loss = tidy(() => m.userItemLoss(z(), batch));
+      expect(Number.isFinite((await loss.data())[0])).toBe(true);
+      loss.backward();
+      // Every matrix and every gain (biases and betas start at zero; their gradients may be too).
+      const trained = m.parameters().filter((p) => /^(dense1?\.[qkv]|head1?\.(ff1|ff2|ln\.gamma|ln0\.gamma))$/.test(p.name!));
+      expect(trained).toHaveLength(userTower === 'dense' ? 6 + 8 : 8);
+      for (const p of trained) expect((await p.grad!.data()).some((v) => v !== 0), p.name).toBe(true);
+      loss.dispose();
+    });
+  });
+}
 
 it('layers and layerDropout: bad values are errors naming the field', () => {
   expect(() => buildModel(ds, config({ layers: 0 }))).toThrow(/layers must be a positive integer, got 0/);
