@@ -12,44 +12,13 @@
 // - Layer dropout acts in training only, at the two residual branches of every layer, with masks
 //   from the step seed past H's draws; configs that cannot work are errors naming the field.
 import { it, expect } from 'vitest';
-import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { buildModel, uploadModalities, defaultTrainConfig } from '../../src/train/trainer.ts';
-import type { TrainConfig } from '../../src/train/trainer.ts';
-import { deepMerge } from '../../src/model/presets.ts';
+import { buildModel } from '../../src/train/trainer.ts';
 import { Mufasa, ffnHead } from '../../src/model/mufasa.ts';
-import type { SequenceBatch } from '../../src/model/sequence.ts';
-import { tidy, indexTensor, dropout, layerNorm, add } from '../../src/tensor/index.ts';
+import { tidy, dropout, layerNorm, add } from '../../src/tensor/index.ts';
 import type { Tensor } from '../../src/tensor/index.ts';
 import { randn } from '../reference/nd.ts';
 import { expectClose, gpuGrads, finiteDiff } from '../helpers.ts';
-
-const ds = makeSynthetic({ seed: 4, users: 20, items: 30, minSeqLen: 5, maxSeqLen: 9 });
-const I = ds.numItems;
-const D = 8;
-const batch: SequenceBatch = {
-  items: Int32Array.from([1, 5, 9, 2, 7, 12, 13, 3, 8, I, I, I, I, I, 4, 6, 0, 11, 10, I, I]),
-  lengths: Int32Array.from([7, 2, 5]),
-  batch: 3,
-  maxLen: 7,
-};
-
-function config(model: object): TrainConfig {
-  return deepMerge(defaultTrainConfig, { model: { dim: D, sal: { blockSize: 2, topK: 2 }, ...model }, maxLen: 12 });
-}
-
-async function withModel(model: object, f: (m: Mufasa, z: () => Tensor) => Promise<void>): Promise<void> {
-  const cfg = config(model);
-  const m = buildModel(ds, cfg) as Mufasa;
-  const mods = uploadModalities(ds, cfg.excludeModalities);
-  const all = indexTensor(Array.from({ length: I }, (_, i) => i), [I], I);
-  try {
-    await f(m, () => m.itemVectors(mods, all));
-  } finally {
-    all.dispose();
-    mods.forEach((x) => (x.values.dispose(), x.present.dispose()));
-    m.dispose();
-  }
-}
+import { ds, D, batch, tinyConfig as config, withTinyModel as withModel } from './tiny-mufasa.ts';
 
 /** One 'block' layer by hand: FFN-block(LN(x + drop(SAL(x)))), the FFN's output through `drop` too. */
 function layerByHand(m: Mufasa, l: number, x: Tensor, drop: (t: Tensor) => Tensor = (t) => t): Tensor {

@@ -7,16 +7,14 @@
 // - Dropout acts on H in training only: with a seed the user vectors equal SAL(dropout(H, p, seed)),
 //   without one they equal SAL(H); the same seed gives the same loss, another seed another loss.
 import { it, expect } from 'vitest';
-import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { buildModel, uploadModalities, defaultTrainConfig, savedTrainConfig } from '../../src/train/trainer.ts';
-import type { TrainConfig } from '../../src/train/trainer.ts';
+import { buildModel, defaultTrainConfig, savedTrainConfig } from '../../src/train/trainer.ts';
 import { deepMerge } from '../../src/model/presets.ts';
 import { Mufasa, ffnHead } from '../../src/model/mufasa.ts';
-import type { SequenceBatch } from '../../src/model/sequence.ts';
-import { tidy, indexTensor, dropout, layerNorm, add } from '../../src/tensor/index.ts';
+import { tidy, dropout, layerNorm, add } from '../../src/tensor/index.ts';
 import type { Tensor } from '../../src/tensor/index.ts';
 import { Nd, randn } from '../reference/nd.ts';
 import { expectClose, gpuGrads } from '../helpers.ts';
+import { ds, batch, withTinyModel } from './tiny-mufasa.ts';
 
 // ---------------------------------------------------------------- float64 reference of the head
 function geluRef(x: number): number {
@@ -79,28 +77,8 @@ it('ffnHead: forward and every gradient match a float64 reference (central diffe
   });
 });
 
-const ds = makeSynthetic({ seed: 4, users: 20, items: 30, minSeqLen: 5, maxSeqLen: 9 });
-const I = ds.numItems;
-const batch: SequenceBatch = {
-  items: Int32Array.from([1, 5, 9, 2, 7, 12, 13, 3, 8, I, I, I, I, I, 4, 6, 0, 11, 10, I, I]),
-  lengths: Int32Array.from([7, 2, 5]),
-  batch: 3,
-  maxLen: 7,
-};
-
-async function withModel(model: object, f: (m: Mufasa, z: () => Tensor) => Promise<void>): Promise<void> {
-  const cfg: TrainConfig = deepMerge(defaultTrainConfig, { model: { dim: 8, sal: { blockSize: 2, topK: 2 }, layers: 1, ...model }, maxLen: 12 });
-  const m = buildModel(ds, cfg) as Mufasa;
-  const mods = uploadModalities(ds, cfg.excludeModalities);
-  const all = indexTensor(Array.from({ length: I }, (_, i) => i), [I], I);
-  try {
-    await f(m, () => m.itemVectors(mods, all));
-  } finally {
-    all.dispose();
-    mods.forEach((x) => (x.values.dispose(), x.present.dispose()));
-    m.dispose();
-  }
-}
+// One SAL layer: the expected values below build that one layer by hand.
+const withModel = (model: object, f: (m: Mufasa, z: () => Tensor) => Promise<void>) => withTinyModel({ layers: 1, ...model }, f);
 
 for (const kind of ['ffn', 'block'] as const) {
   it(`userHead '${kind}': user vectors are the head over SAL's output (at every position and the last), and the head is trained`, async () => {
