@@ -183,34 +183,22 @@ export class Mufasa implements SequenceModel {
     titleDim: number,
     rand: () => number,
   ) {
+    // Every check before the first parameter exists, so a bad config leaves no GPU buffer behind.
+    checkMufasaConfig(cfg, modalityDims.length);
     const d = cfg.dim;
     const itemTower = cfg.itemTower ?? 'mfl';
     const userTower = cfg.userTower ?? 'sal';
-    if (itemTower !== 'mfl' && itemTower !== 'concat') throw new Error(`Mufasa: unknown itemTower '${itemTower}' (mfl, concat)`);
-    if (!['sal', 'dense', 'mean'].includes(userTower)) throw new Error(`Mufasa: unknown userTower '${userTower}' (sal, dense, mean)`);
     const layers = cfg.layers ?? 1;
-    if (!(Number.isInteger(layers) && layers >= 1)) throw new Error(`Mufasa: layers must be a positive integer, got ${layers}`);
-    if (layers > 1 && (cfg.userHead ?? 'none') !== 'block') throw new Error(`Mufasa: layers ${layers} needs userHead 'block' (each layer is x ← LN(x + tower(x)), then the FFN), got '${cfg.userHead}'`);
-    const pl = cfg.layerDropout ?? 0;
-    if (!(pl >= 0 && pl < 1)) throw new Error(`Mufasa: layerDropout must be in [0, 1), got ${pl}`);
-    checkItemTower(itemTower, modalityDims.length);
-    if (itemTower === 'concat' && !modalityDims.length && !cfg.useIdEmbedding) throw new Error('Mufasa: the concat item tower needs at least one modality or the ID embedding');
+    const denseQkv = (name: string): Qkv => ({ q: xavierUniform(d, d, rand, `${name}.q`), k: xavierUniform(d, d, rand, `${name}.k`), v: xavierUniform(d, d, rand, `${name}.v`) });
     this.fusion = itemTower === 'mfl' ? new MFL(modalityDims, titleDim, { ...cfg.mfl, dim: d }, rand) : null;
     const inDim = modalityDims.reduce((s, m) => s + m.dim + 1, 0);
     this.concatProj = itemTower === 'concat' && inDim > 0 ? { w: xavierUniform(inDim, d, rand, 'concat.proj'), b: zerosParam([d], 'concat.proj.bias') } : null;
     this.salLayer = userTower === 'sal' ? new SAL({ ...cfg.sal, dim: d }, rand) : null;
-    this.dense =
-      userTower === 'dense'
-        ? { q: xavierUniform(d, d, rand, 'dense.q'), k: xavierUniform(d, d, rand, 'dense.k'), v: xavierUniform(d, d, rand, 'dense.v') }
-        : null;
+    this.dense = userTower === 'dense' ? denseQkv('dense') : null;
     this.idEmb = cfg.useIdEmbedding ? normalParam([numItems, d], 0.02, rand, 'item.id') : null;
     const P = cfg.positions ?? 0;
-    if (!(Number.isInteger(P) && P >= 0)) throw new Error(`Mufasa: positions must be a non-negative integer, got ${P}`);
     this.posEmb = P > 0 ? normalParam([P, d], 0.02, rand, 'position') : null;
-    const p = cfg.dropout ?? 0;
-    if (!(p >= 0 && p < 1)) throw new Error(`Mufasa: dropout must be in [0, 1), got ${p}`);
     const head = cfg.userHead ?? 'none';
-    if (!['none', 'ffn', 'block'].includes(head)) throw new Error(`Mufasa: unknown userHead '${head}' (none, ffn, block)`);
     const ones = (name: string) => tensor(new Float32Array(d).fill(1), [d], { requiresGrad: true, name });
     const headParams = (name: string, block: boolean): HeadParams => ({
       ln0: block ? { g: ones(`${name}.ln0.gamma`), beta: zerosParam([d], `${name}.ln0.beta`) } : null,
@@ -228,7 +216,7 @@ export class Mufasa implements SequenceModel {
       const l = i + 1;
       return {
         sal: userTower === 'sal' ? new SAL({ ...cfg.sal, dim: d }, rand, `sal${l}`) : null,
-        dense: userTower === 'dense' ? { q: xavierUniform(d, d, rand, `dense${l}.q`), k: xavierUniform(d, d, rand, `dense${l}.k`), v: xavierUniform(d, d, rand, `dense${l}.v`) } : null,
+        dense: userTower === 'dense' ? denseQkv(`dense${l}`) : null,
         head: headParams(`head${l}`, true),
       };
     });
@@ -263,13 +251,8 @@ export class Mufasa implements SequenceModel {
       ...(this.dense ? [this.dense.q, this.dense.k, this.dense.v] : []),
       ...(this.idEmb ? [this.idEmb] : []),
       ...(this.posEmb ? [this.posEmb] : []),
-      ...(this.head ? [this.head.w1, this.head.b1, this.head.w2, this.head.b2, this.head.g, this.head.beta] : []),
-      ...(this.head?.ln0 ? [this.head.ln0.g, this.head.ln0.beta] : []),
-      ...this.upper.flatMap((u) => [
-        ...(u.sal?.parameters() ?? []),
-        ...(u.dense ? [u.dense.q, u.dense.k, u.dense.v] : []),
-        ...[u.head.w1, u.head.b1, u.head.w2, u.head.b2, u.head.g, u.head.beta, u.head.ln0!.g, u.head.ln0!.beta],
-      ]),
+      ...(this.head ? headTensors(this.head) : []),
+      ...this.upper.flatMap((u) => [...(u.sal?.parameters() ?? []), ...(u.dense ? [u.dense.q, u.dense.k, u.dense.v] : []), ...headTensors(u.head)]),
     ];
   }
 
@@ -390,10 +373,34 @@ export class Mufasa implements SequenceModel {
   }
 }
 
-/** Throws unless the item tower has something to fuse: MFL needs at least one content modality. */
-export function checkItemTower(itemTower: MufasaConfig['itemTower'], modalities: number): void {
-  if ((itemTower ?? 'mfl') === 'mfl' && modalities === 0)
+/**
+ * Throws, naming the field, for a config the model cannot be built from, with `modalities` content
+ * modalities left to it: the constructor runs it first, and `train()` before CF pretraining.
+ */
+export function checkMufasaConfig(cfg: MufasaConfig, modalities: number): void {
+  const itemTower = cfg.itemTower ?? 'mfl';
+  const userTower = cfg.userTower ?? 'sal';
+  const head = cfg.userHead ?? 'none';
+  if (itemTower !== 'mfl' && itemTower !== 'concat') throw new Error(`Mufasa: unknown itemTower '${itemTower}' (mfl, concat)`);
+  if (!['sal', 'dense', 'mean'].includes(userTower)) throw new Error(`Mufasa: unknown userTower '${userTower}' (sal, dense, mean)`);
+  if (!['none', 'ffn', 'block'].includes(head)) throw new Error(`Mufasa: unknown userHead '${head}' (none, ffn, block)`);
+  const layers = cfg.layers ?? 1;
+  if (!(Number.isInteger(layers) && layers >= 1)) throw new Error(`Mufasa: layers must be a positive integer, got ${layers}`);
+  if (layers > 1 && head !== 'block') throw new Error(`Mufasa: layers ${layers} needs userHead 'block' (each layer is x ← LN(x + tower(x)), then the FFN), got '${cfg.userHead}'`);
+  const pl = cfg.layerDropout ?? 0;
+  if (!(pl >= 0 && pl < 1)) throw new Error(`Mufasa: layerDropout must be in [0, 1), got ${pl}`);
+  const P = cfg.positions ?? 0;
+  if (!(Number.isInteger(P) && P >= 0)) throw new Error(`Mufasa: positions must be a non-negative integer, got ${P}`);
+  const p = cfg.dropout ?? 0;
+  if (!(p >= 0 && p < 1)) throw new Error(`Mufasa: dropout must be in [0, 1), got ${p}`);
+  if (itemTower === 'mfl' && modalities === 0)
     throw new Error("Mufasa: the MFL item tower needs at least one content modality, and the data set has none left (check the item features and excludeModalities); without content, train itemTower 'concat' with useIdEmbedding (item IDs only) or --model sasrec");
+  if (itemTower === 'concat' && !modalities && !cfg.useIdEmbedding) throw new Error('Mufasa: the concat item tower needs at least one modality or the ID embedding');
+}
+
+/** A head's parameters, in the order `parameters()` has always listed them (checkpoints, Adam state). */
+function headTensors(h: HeadParams): Tensor[] {
+  return [h.w1, h.b1, h.w2, h.b2, h.g, h.beta, ...(h.ln0 ? [h.ln0.g, h.ln0.beta] : [])];
 }
 
 export interface FfnHeadParams {

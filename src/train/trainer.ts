@@ -31,7 +31,7 @@ import { Adam } from '../nn/adam.ts';
 import { seededRandom } from '../nn/init.ts';
 import { saveCheckpoint, loadCheckpoint } from './checkpoint.ts';
 import type { NamedArray } from './checkpoint.ts';
-import { Mufasa, defaultMufasaConfig, checkItemTower } from '../model/mufasa.ts';
+import { Mufasa, defaultMufasaConfig, checkMufasaConfig } from '../model/mufasa.ts';
 import type { MufasaConfig } from '../model/mufasa.ts';
 import { SASRec, defaultSasrecConfig } from '../model/sasrec.ts';
 import type { SasrecConfig } from '../model/sasrec.ts';
@@ -227,7 +227,7 @@ const BEST_PREFIX = 'best.';
 export function buildModel(ds: Dataset, cfg: TrainConfig): SequenceModel {
   if ((cfg.arch ?? 'mufasa') === 'sasrec') return new SASRec(cfg.sasrec, ds.numItems, cfg.maxLen, seededRandom(cfg.seed + 1));
   if (cfg.arch !== 'mufasa') throw new Error(`config: unknown arch '${cfg.arch}' (mufasa, sasrec)`);
-  const inputs = ds.items.modalities.filter((m) => !cfg.excludeModalities.includes(m.name));
+  const inputs = contentModalities(ds, cfg.excludeModalities);
   const title = ds.items.modalities.find((m) => m.name === 'title');
   return new Mufasa(cfg.model, ds.numItems, inputs.map((m) => ({ name: m.name, dim: m.dim })), title?.dim ?? 0, seededRandom(cfg.seed + 1));
 }
@@ -254,15 +254,18 @@ export function loadWeights(model: SequenceModel, weights: Map<string, NamedArra
   }
 }
 
+/** The item modalities a MUFASA model consumes: the data set's, less those `exclude` names. */
+function contentModalities(ds: Dataset, exclude: string[]) {
+  return ds.items.modalities.filter((m) => !exclude.includes(m.name));
+}
+
 /** Upload the item modalities MFL consumes (present masks as [I, 1] floats). */
 export function uploadModalities(ds: Dataset, exclude: string[]): ModalityInput[] {
-  return ds.items.modalities
-    .filter((m) => !exclude.includes(m.name))
-    .map((m) => ({
-      name: m.name,
-      values: keep(tensor(m.values, [ds.numItems, m.dim], { name: `modality.${m.name}` })),
-      present: keep(tensor(Float32Array.from(m.present), [ds.numItems, 1])),
-    }));
+  return contentModalities(ds, exclude).map((m) => ({
+    name: m.name,
+    values: keep(tensor(m.values, [ds.numItems, m.dim], { name: `modality.${m.name}` })),
+    present: keep(tensor(Float32Array.from(m.present), [ds.numItems, 1])),
+  }));
 }
 
 /** A CPU SequenceBatch (left-aligned, pad = numItems) from evaluation histories. */
@@ -363,7 +366,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
   const trainSeqs = split.train;
   // Bad values fail here, not after CF pretraining and the MFL stage.
   windowStride(cfg);
-  if (cfg.arch !== 'sasrec') checkItemTower(cfg.model.itemTower, ds.items.modalities.filter((m) => !cfg.excludeModalities.includes(m.name)).length);
+  if (cfg.arch !== 'sasrec') checkMufasaConfig(cfg.model, contentModalities(ds, cfg.excludeModalities).length);
   // Everything allocated below is freed here, also when a stage throws (divergence, device loss).
   const cleanup: (() => void)[] = [];
   const pending: Tensor[] = [];

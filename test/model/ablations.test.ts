@@ -169,5 +169,9 @@ describe('ablation presets', () => {
     const cfg = deepMerge(small, { excludeModalities: ['title', 'visual', 'tags'], cfEpochs: 1, mflEpochs: 1 });
     await expect(train(ds, cfg, { onEpoch: (l) => void epochs.push(l.stage) })).rejects.toThrow(/needs at least one content modality/);
     expect(epochs).toEqual([]);
+    // Every model field is checked there, not only the content (checkMufasaConfig).
+    const bad = deepMerge(small, { model: { layers: 2, userHead: 'ffn' }, cfEpochs: 1, mflEpochs: 1 });
+    await expect(train(ds, bad, { onEpoch: (l) => void epochs.push(l.stage) })).rejects.toThrow(/layers 2 needs userHead 'block'/);
+    expect(epochs).toEqual([]);
   });
 });
