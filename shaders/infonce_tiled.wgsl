@@ -7,24 +7,27 @@
 
 // ------------------------------------------------------------------------- tiled (register-blocked)
 //
-// A thread owns 8 rows of Â (forward_tiled, backward_rows_tiled) or 8 columns of ĉ
-// (backward_cols_tiled), loaded once into private arrays, and streams the other side 4 at a time:
-// each streamed vec4 (the same address in every lane of the workgroup) feeds 8 dot products. Measured
-// on llvmpipe, forward 1024×1024×128: thread-per-row ~57 ms, 4 own rows (in memory) ~57, 4 held in
-// private arrays ~42, 8 held ~13–20 (same runs, noisy machine). The kernels below are written out (8 own
-// × 4 streamed), as matmul_rb is: SwiftShader does not unroll loops over private arrays.
+// A thread owns 8 rows of Â (forward_tiled) or 8 columns of ĉ (backward_cols_tiled), loaded once
+// into private arrays, and streams the other side 4 at a time: each streamed vec4 (the same address
+// in every lane of the workgroup) feeds 8 dot products. Measured on llvmpipe, forward
+// 1024×1024×128: thread-per-row ~57 ms, 4 own rows (in memory) ~57, 4 held in private arrays ~42,
+// 8 held ~13–20 (same runs, noisy machine). The kernels below are written out (8 own × 4 streamed),
+// as matmul_rb is: SwiftShader does not unroll loops over private arrays.
 // The long axis is cut into segments (grid y): enough workgroups to keep every CPU thread busy even at
 // N = 256 (one row-workgroup otherwise), and few enough tiles per thread for the LOOP LIMIT. Each
 // segment writes a partial result — (max, Σexp, s_pos) per row, or the gradient rows [seg, rows, D4] —
 // and a per-row kernel merges the segments in order: deterministic, no atomics,
-// O(segments·(N+M)·d) memory. Every score is dot4acc over k in order minus logQ, in all three kernels,
+// O(segments·(N+M)·d) memory. Every score is dot4acc over k in order minus logQ, in both kernels,
 // so the backward recomputes exactly the forward's values.
 //
 // ACC_U (set when the anchors need a gradient): forward_tiled also accumulates u_i = Σ_j p_ij ĉ_j, the
 // softmax-weighted candidates, as flash attention accumulates its output (rescaled whenever the row's
 // running max moves). d Â_i = g_i (u_i − ĉ_pos) then needs no second pass over the candidates
-// (rows_from_u): the step does 4 N·M·d-sized passes instead of 5 (forward scores, backward_rows'
-// scores and sums, backward_cols' scores and sums).
+// (rows_from_u), so this file has no backward kernel over rows: a training step does 4 N·M·d-sized
+// passes (forward scores and u, backward_cols' scores and sums) instead of 5 (a rows backward would
+// recompute the scores and sum them again). The tiled path always runs the forward with ACC_U when
+// the anchors need a gradient (infoNCE in infonce.ts), so the rows kernel that once stood here was
+// never dispatched and is gone; the workgroup and row paths keep theirs.
 override ACC_U: bool = false;
 
 struct TileParams {
@@ -58,11 +61,6 @@ fn cols_ok(j0: u32, hi: u32, ri: RowInfo, ck: vec4i) -> vec4<bool> {
   return ok;
 }
 
-// The positive's one-hot on columns j0..j0+3.
-fn onehot4(j0: u32, pj: u32) -> vec4f {
-  return select(vec4f(0.0), vec4f(1.0), vec4u(j0) + vec4u(0u, 1u, 2u, 3u) == vec4u(pj));
-}
-
 struct Lse {
   mx: f32,
   s: f32,
@@ -91,10 +89,6 @@ fn lse_acc_step(st: Lse, sc: vec4f, ok: vec4<bool>, j0: u32, pj: u32) -> LseStep
     o.hp = 1.0;
   }
   return LseStep(o, e, scale);
-}
-
-fn lse_step(st: Lse, sc: vec4f, ok: vec4<bool>, j0: u32, pj: u32) -> Lse {
-  return lse_acc_step(st, sc, ok, j0, pj).st;
 }
 
 // acc·scale + Σ_q e_q x_q: ACC_U's update of one row's u over one tile (x_q = ĉ_{j0+q}[k]).
@@ -162,11 +156,6 @@ fn rows_from_u(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let gi = g[i];
   let cp = rinfo[i].pos * D4;
   for (var k = 0u; k < D4; k++) { gpart[i * D4 + k] = gi * (u_in[i * D4 + k] - chat[cp + k]); }
-}
-
-// w_r = dℓ_r/ds on one tile row: g_r·(p − onehot), 0 where not scored.
-fn tile_w(sc: vec4f, ok: vec4<bool>, gi: f32, li: f32, j0: u32, pj: u32) -> vec4f {
-  return select(vec4f(0.0), gi * (exp(sc - li) - onehot4(j0, pj)), ok);
 }
 
 // Four streamed rows of the backward_cols loop: indices, positives, keys, g, lse.
@@ -357,100 +346,6 @@ fn forward_tiled(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_i
   if (i0 + 6u < tp.n) { fpart[ob + 6u] = s6; }
   if (i0 + 7u < tp.n) { fpart[ob + 7u] = s7; }
   if (ACC_U) { store_rows(ob * D4, i0, tp.n, &acc0, &acc1, &acc2, &acc3, &acc4, &acc5, &acc6, &acc7); }
-}
-
-// d Â for rows 8·gid.x .. +7 from the columns of segment wid.y: Σ_j w_ij ĉ_j.
-@compute @workgroup_size(WG)
-fn backward_rows_tiled(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let i0 = gid.x * 8u;
-  if (i0 >= tp.n) { return; }
-  let lo = wid.y * tp.seg * 4u;
-  let hi = min(tp.m, lo + tp.seg * 4u);
-  let n1 = tp.n - 1u;
-  let m1 = tp.m - 1u;
-  var q0: array<vec4f, TMAX>;
-  var q1: array<vec4f, TMAX>;
-  var q2: array<vec4f, TMAX>;
-  var q3: array<vec4f, TMAX>;
-  var q4: array<vec4f, TMAX>;
-  var q5: array<vec4f, TMAX>;
-  var q6: array<vec4f, TMAX>;
-  var q7: array<vec4f, TMAX>;
-  for (var k = 0u; k < D4; k++) {
-    q0[k] = ahat[min(i0 + 0u, n1) * D4 + k];
-    q1[k] = ahat[min(i0 + 1u, n1) * D4 + k];
-    q2[k] = ahat[min(i0 + 2u, n1) * D4 + k];
-    q3[k] = ahat[min(i0 + 3u, n1) * D4 + k];
-    q4[k] = ahat[min(i0 + 4u, n1) * D4 + k];
-    q5[k] = ahat[min(i0 + 5u, n1) * D4 + k];
-    q6[k] = ahat[min(i0 + 6u, n1) * D4 + k];
-    q7[k] = ahat[min(i0 + 7u, n1) * D4 + k];
-  }
-  var acc0: array<vec4f, TMAX>;
-  var acc1: array<vec4f, TMAX>;
-  var acc2: array<vec4f, TMAX>;
-  var acc3: array<vec4f, TMAX>;
-  var acc4: array<vec4f, TMAX>;
-  var acc5: array<vec4f, TMAX>;
-  var acc6: array<vec4f, TMAX>;
-  var acc7: array<vec4f, TMAX>;
-  let r0 = rinfo[min(i0 + 0u, n1)];
-  let g0 = g[min(i0 + 0u, n1)];
-  let l0 = lse[min(i0 + 0u, n1)];
-  let r1 = rinfo[min(i0 + 1u, n1)];
-  let g1 = g[min(i0 + 1u, n1)];
-  let l1 = lse[min(i0 + 1u, n1)];
-  let r2 = rinfo[min(i0 + 2u, n1)];
-  let g2 = g[min(i0 + 2u, n1)];
-  let l2 = lse[min(i0 + 2u, n1)];
-  let r3 = rinfo[min(i0 + 3u, n1)];
-  let g3 = g[min(i0 + 3u, n1)];
-  let l3 = lse[min(i0 + 3u, n1)];
-  let r4 = rinfo[min(i0 + 4u, n1)];
-  let g4 = g[min(i0 + 4u, n1)];
-  let l4 = lse[min(i0 + 4u, n1)];
-  let r5 = rinfo[min(i0 + 5u, n1)];
-  let g5 = g[min(i0 + 5u, n1)];
-  let l5 = lse[min(i0 + 5u, n1)];
-  let r6 = rinfo[min(i0 + 6u, n1)];
-  let g6 = g[min(i0 + 6u, n1)];
-  let l6 = lse[min(i0 + 6u, n1)];
-  let r7 = rinfo[min(i0 + 7u, n1)];
-  let g7 = g[min(i0 + 7u, n1)];
-  let l7 = lse[min(i0 + 7u, n1)];
-  for (var j0 = lo; j0 < hi; j0 += 4u) {
-    let sc = tile_rows(&q0, &q1, &q2, &q3, &q4, &q5, &q6, &q7, j0);
-    let b0 = j0 * D4;
-    let b1 = min(j0 + 1u, m1) * D4;
-    let b2 = min(j0 + 2u, m1) * D4;
-    let b3 = min(j0 + 3u, m1) * D4;
-    let c0 = cinfo[j0];
-    let c1 = cinfo[min(j0 + 1u, m1)];
-    let c2 = cinfo[min(j0 + 2u, m1)];
-    let c3 = cinfo[min(j0 + 3u, m1)];
-    let lq = vec4f(c0.logq, c1.logq, c2.logq, c3.logq);
-    let ck = vec4i(c0.key, c1.key, c2.key, c3.key);
-    let w0 = tile_w(sc[0] - lq, cols_ok(j0, hi, r0, ck), g0, l0, j0, r0.pos);
-    let w1 = tile_w(sc[1] - lq, cols_ok(j0, hi, r1, ck), g1, l1, j0, r1.pos);
-    let w2 = tile_w(sc[2] - lq, cols_ok(j0, hi, r2, ck), g2, l2, j0, r2.pos);
-    let w3 = tile_w(sc[3] - lq, cols_ok(j0, hi, r3, ck), g3, l3, j0, r3.pos);
-    let w4 = tile_w(sc[4] - lq, cols_ok(j0, hi, r4, ck), g4, l4, j0, r4.pos);
-    let w5 = tile_w(sc[5] - lq, cols_ok(j0, hi, r5, ck), g5, l5, j0, r5.pos);
-    let w6 = tile_w(sc[6] - lq, cols_ok(j0, hi, r6, ck), g6, l6, j0, r6.pos);
-    let w7 = tile_w(sc[7] - lq, cols_ok(j0, hi, r7, ck), g7, l7, j0, r7.pos);
-    for (var k = 0u; k < D4; k++) {
-      let x0 = chat[b0 + k]; let x1 = chat[b1 + k]; let x2 = chat[b2 + k]; let x3 = chat[b3 + k];
-      acc0[k] = fma(vec4f(w0.w), x3, fma(vec4f(w0.z), x2, fma(vec4f(w0.y), x1, fma(vec4f(w0.x), x0, acc0[k]))));
-      acc1[k] = fma(vec4f(w1.w), x3, fma(vec4f(w1.z), x2, fma(vec4f(w1.y), x1, fma(vec4f(w1.x), x0, acc1[k]))));
-      acc2[k] = fma(vec4f(w2.w), x3, fma(vec4f(w2.z), x2, fma(vec4f(w2.y), x1, fma(vec4f(w2.x), x0, acc2[k]))));
-      acc3[k] = fma(vec4f(w3.w), x3, fma(vec4f(w3.z), x2, fma(vec4f(w3.y), x1, fma(vec4f(w3.x), x0, acc3[k]))));
-      acc4[k] = fma(vec4f(w4.w), x3, fma(vec4f(w4.z), x2, fma(vec4f(w4.y), x1, fma(vec4f(w4.x), x0, acc4[k]))));
-      acc5[k] = fma(vec4f(w5.w), x3, fma(vec4f(w5.z), x2, fma(vec4f(w5.y), x1, fma(vec4f(w5.x), x0, acc5[k]))));
-      acc6[k] = fma(vec4f(w6.w), x3, fma(vec4f(w6.z), x2, fma(vec4f(w6.y), x1, fma(vec4f(w6.x), x0, acc6[k]))));
-      acc7[k] = fma(vec4f(w7.w), x3, fma(vec4f(w7.z), x2, fma(vec4f(w7.y), x1, fma(vec4f(w7.x), x0, acc7[k]))));
-    }
-  }
-  store_rows((wid.y * tp.n + i0) * D4, i0, tp.n, &acc0, &acc1, &acc2, &acc3, &acc4, &acc5, &acc6, &acc7);
 }
 
 // d ĉ for columns 8·gid.x .. +7 from the rows of segment wid.y: Σ_i w_ij Â_i.

@@ -165,7 +165,7 @@ describe('infoNCE tiled path: d(anchors) from the forward', () => {
     }
     return seen.map((k) => `${k.split(':')[1]}${/(^|[:,])ACC_U=1(,|$)/.test(k) ? '+u' : ''}`);
   };
-  it('anchors need a gradient: forward with u, backward rows_from_u and no backward_rows_tiled', async () => {
+  it('anchors need a gradient: forward with u, backward rows_from_u and one tiled pass (over columns)', async () => {
     await withPath('tiled', async () => {
       const a = ops.tensor(randn([37, 12], 1).data, [37, 12], { requiresGrad: true });
       const c = ops.tensor(randn([29, 12], 2).data, [29, 12], { requiresGrad: true });
@@ -177,7 +177,23 @@ describe('infoNCE tiled path: d(anchors) from the forward', () => {
         const back = kernelsOf(() => l!.backward(g));
         expect(back).toContain('rows_from_u');
         expect(back).toContain('backward_cols_tiled');
-        expect(back).not.toContain('backward_rows_tiled');
+        // The only backward kernel that walks the score matrix is the one over columns.
+        expect(back.filter((k) => k.includes('_tiled'))).toEqual(['backward_cols_tiled']);
+        // Only the candidates need a gradient: no u, no rows_from_u, and the anchors get none.
+        const a2 = ops.tensor(randn([37, 12], 1).data, [37, 12]);
+        let l2: Tensor | null = null;
+        try {
+          expect(kernelsOf(() => (l2 = ops.infoNCE(a2, c, { temperature: 0.3, positives: pos })))).not.toContain('forward_tiled+u');
+          c.grad?.dispose();
+          c.grad = null;
+          const back2 = kernelsOf(() => l2!.backward(g));
+          expect(back2).not.toContain('rows_from_u');
+          expect(back2.filter((k) => k.includes('_tiled'))).toEqual(['backward_cols_tiled']);
+          expect(a2.grad).toBeNull();
+          expect(c.grad).not.toBeNull();
+        } finally {
+          [a2, l2].forEach((t) => t?.dispose());
+        }
         // Without a gradient for the anchors (noGrad, or only candidates), the forward sums nothing more.
         const fwd = kernelsOf(() => ops.noGrad(() => ops.infoNCE(a, c, { temperature: 0.3, positives: pos }).dispose()));
         expect(fwd).toContain('forward_tiled');

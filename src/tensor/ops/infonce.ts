@@ -393,12 +393,12 @@ function rowsFromU(op: string, p: Plan, pr: Prepped, u: Tensor, g: Tensor): Tens
   return mergeGrad(op, p, tiledShader(p), part, 1, true, pr.ahat, pr.rinfo);
 }
 
-/** One gradient by the tiled kernels: partials per segment, then backward_merge (sum, 1/τ, normalisation). */
-function backwardTiled(op: string, p: Plan, rowsPass: boolean, common: Record<string, BufferBinding>, xhat: Tensor, info: Tensor): Tensor {
-  const { N, M, D4 } = p;
-  const s = rowsPass ? segments(N, M, D4) : segments(M, N, D4);
-  const entry = rowsPass ? 'backward_rows_tiled' : 'backward_cols_tiled';
-  return backwardSegments(op, p, tiledShader(p), entry, rowsPass, s, common, xhat, info);
+/**
+ * d(candidates) by the tiled kernels: partials per row segment, then backward_merge (sum,
+ * normalisation). d(anchors) on this path always comes from the forward's u (rowsFromU).
+ */
+function backwardColsTiled(op: string, p: Plan, common: Record<string, BufferBinding>, xhat: Tensor, info: Tensor): Tensor {
+  return backwardSegments(op, p, tiledShader(p), 'backward_cols_tiled', false, segments(p.M, p.N, p.D4), common, xhat, info);
 }
 
 /** Gradient partials of every segment by `entry` on grid [gx, nseg], then backward_merge (sum, 1/τ, normalisation). */
@@ -519,9 +519,9 @@ export function infoNCE(anchors: Tensor, candidates: Tensor, opts: InfoNCEOption
       const pr = prep(op, p, a!, c!, pos, logQ, aIds, cIds);
       const common = { ahat: pr.ahat.binding(op), chat: pr.chat.binding(op), rinfo: pr.rinfo.binding(op), cinfo: pr.cinfo.binding(op), g: gb!.binding(op), lse: sl.binding(op) };
       if (path !== 'rows') {
-        const bw = path === 'workgroup' ? backwardWg : backwardTiled;
-        const da = !anchors.requiresGrad ? null : su ? rowsFromU(op, p, pr, su, gb!) : bw(op, p, true, common, pr.ahat, pr.rinfo);
-        const dc = candidates.requiresGrad ? bw(op, p, false, common, pr.chat, pr.cinfo) : null;
+        // Tiled: su exists exactly when the anchors needed a gradient at the forward (see u above).
+        const da = path === 'workgroup' ? (anchors.requiresGrad ? backwardWg(op, p, true, common, pr.ahat, pr.rinfo) : null) : su ? rowsFromU(op, p, pr, su, gb!) : null;
+        const dc = !candidates.requiresGrad ? null : path === 'workgroup' ? backwardWg(op, p, false, common, pr.chat, pr.cinfo) : backwardColsTiled(op, p, common, pr.chat, pr.cinfo);
         pr.dispose();
         ins.release();
         return [da, dc];
