@@ -31,7 +31,7 @@ export interface Snapshot {
   z: Float32Array;
   /** [U, d] user vectors after each case's history (row = index into `cases`). */
   users: Float32Array;
-  /** Per case: SAL's view of the history (null without a SAL user tower). */
+  /** Per case: SAL's view of the history (null without a SAL user tower; with `layers` > 1, the first layer's, which reads H itself). */
   explain: (SalExplanation | null)[];
   /** 2-D PCA of z: [I, 2]. */
   pcaAfter: Float32Array;
