@@ -88,6 +88,9 @@ export interface MufasaConfig {
 }
 
 export const defaultMufasaConfig: MufasaConfig = {
+  // 64, as SASRec's hidden size: 128 ties on ML-100K (seed 0, windowStride 'half', llvmpipe-GL: best
+  // valid NDCG@10 0.1307 against 0.1328, test HR@10 / NDCG@10 0.1962 / 0.1024 against 0.1877 / 0.0992)
+  // at 2.9× the parameters and 1.5× the epoch time.
   dim: 64,
   mfl: (({ dim: _d, ...rest }) => rest)(defaultMflConfig),
   sal: (({ dim: _d, ...rest }) => rest)(defaultSalConfig),
