@@ -11,7 +11,8 @@ import type { Dataset } from './data/dataset.ts';
 import { loadMovieLens } from './data/movielens.ts';
 import { loadGeneric } from './data/generic.ts';
 import { makeSynthetic } from './data/synthetic.ts';
-import { train, defaultTrainConfig, buildModel, loadWeights, evaluateCases, uploadModalities, dataSplit, savedTrainConfig } from './train/trainer.ts';
+import { train, defaultTrainConfig, buildModel, loadWeights, evaluateCases, rankCases, uploadModalities, dataSplit, savedTrainConfig } from './train/trainer.ts';
+import { metricsByPopularity, itemCounts } from './train/breakdown.ts';
 import type { TrainConfig, EpochLog } from './train/trainer.ts';
 import { presetOverrides, deepMerge, MODEL_NAMES, PRESETS } from './model/presets.ts';
 import { compare, resultsJson, LOO_COLUMNS, ZERO_SHOT_COLUMNS } from './compare/compare.ts';
@@ -168,11 +169,20 @@ async function cmdEval(o: Record<string, string | boolean>): Promise<void> {
   if (o.zeroShot && cfg.protocol !== 'zeroShot') {
     throw new Error(`${o.checkpoint}: trained with the ${cfg.protocol} protocol, so the zero-shot users were in its training data; train with --zero-shot`);
   }
+  const groups = o.byPopularity === undefined ? 0 : o.byPopularity === true ? 4 : Number(o.byPopularity);
+  if (o.byPopularity !== undefined && !(Number.isInteger(groups) && groups >= 1)) throw new Error(`--by-popularity: the number of groups must be a positive integer, got '${o.byPopularity}'`);
+  if (groups && cfg.protocol !== 'leaveOneOut') throw new Error(`--by-popularity needs a leave-one-out checkpoint (one target per user); ${o.checkpoint} was trained with ${cfg.protocol}`);
   const split = dataSplit(ds, cfg);
   const valid = finalize(await evaluateCases(model, z, split.valid, cfg.maxLen));
   const test = finalize(await evaluateCases(model, z, split.test, cfg.maxLen));
   const cols = cfg.protocol === 'zeroShot' ? [...ZERO_SHOT_COLUMNS, 'NDCG@10'] : LOO_COLUMNS;
   console.log(metricsTable([['valid', valid], ['test', test]], cols) + '\n' + PROTOCOL_NOTE[cfg.protocol]);
+  if (groups) {
+    const { cases, ranks } = await rankCases(model, z, split.test, cfg.maxLen);
+    const rows = metricsByPopularity(ranks, cases, itemCounts(split.train, ds.numItems), groups);
+    const table = metricsTable(rows.map((g) => [`${g.lo}–${g.hi} (${g.users} users)`, g.metrics]), LOO_COLUMNS).replace('| split |', '| target item seen in training |');
+    console.log(`\ntest by the target item's training count, rarest first:\n${table}`);
+  }
 }
 
 async function cmdEmbed(o: Record<string, string>): Promise<void> {
@@ -244,6 +254,7 @@ export function program(): Command {
     .description('evaluate a checkpoint on validation and test (under the protocol it was trained with)')
     .requiredOption('--checkpoint <dir>')
     .option('--zero-shot', 'require a zero-shot checkpoint (train --zero-shot) and report Recall@5…100 of its held-out users')
+    .option('--by-popularity [groups]', "also the test metrics per group of users by their target item's training count (default 4 groups, rarest first)")
     .action((o) => cmdEval(o));
   p.command('compare')
     .description('train several models × seeds with early stopping and write a table of mean ± std (OUT/compare.md, OUT/compare.json); finished runs are not retrained')

@@ -13,7 +13,9 @@ export { makeSynthetic } from './data/synthetic.ts';
 export type { SyntheticOptions, SyntheticDataset } from './data/synthetic.ts';
 
 // Training (CF pretraining → MFL → SAL with early stopping), checkpoints, embeddings.
-export { train, defaultTrainConfig, buildModel, evaluateCases } from './train/trainer.ts';
+export { train, defaultTrainConfig, buildModel, evaluateCases, rankCases } from './train/trainer.ts';
+export { metricsByPopularity, itemCounts } from './train/breakdown.ts';
+export type { PopularityGroup } from './train/breakdown.ts';
 export type { TrainConfig, TrainHooks, TrainResult, EpochLog } from './train/trainer.ts';
 export { trainBPR } from './train/cf.ts';
 export type { BPRData, BPROptions, BPRResult } from './train/cf.ts';

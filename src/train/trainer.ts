@@ -40,7 +40,7 @@ import { rankingVectors } from '../model/sequence.ts';
 import { deepMerge } from '../model/presets.ts';
 import type { ModalityInput } from '../model/mfl.ts';
 import { trainBPR } from './cf.ts';
-import { evaluate, finalize, addSums, emptySums } from './metrics.ts';
+import { rankTargets, sumsFromRanks, finalize, addSums, emptySums } from './metrics.ts';
 import type { MetricSums } from './metrics.ts';
 
 export interface TrainConfig {
@@ -285,23 +285,42 @@ export function historyBatch(cases: EvalCase[], numItems: number, maxLen: number
 /** `excludeSeen` false leaves the user's earlier items in the ranking (RecBole's rule for sequential models). */
 export async function evaluateCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<MetricSums> {
   let sums = emptySums();
+  await eachChunkRanks(model, z, cases, maxLen, batchSize, excludeSeen, (chunk, ranks) => (sums = addSums(sums, sumsFromRanks(ranks, chunk[0].targets.length))));
+  return sums;
+}
+
+/**
+ * Every target's full-catalog rank (0 = first; seen items excluded unless `excludeSeen` is false):
+ * [cases·T] in the order of the returned cases, which are `cases` less those without a history
+ * (evaluateCases skips them too). For breakdowns of the metrics (src/train/breakdown.ts).
+ */
+export async function rankCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<{ cases: EvalCase[]; ranks: Int32Array }> {
+  const parts: Int32Array[] = [];
+  const ranked: EvalCase[] = [];
+  await eachChunkRanks(model, z, cases, maxLen, batchSize, excludeSeen, (chunk, ranks) => (parts.push(ranks), ranked.push(...chunk)));
+  const ranks = new Int32Array(parts.reduce((a, r) => a + r.length, 0));
+  parts.reduce((at, r) => (ranks.set(r, at), at + r.length), 0);
+  return { cases: ranked, ranks };
+}
+
+/** The ranks of each chunk of `batchSize` cases with a history, in order: user vectors after the history, ranked by the model's score. */
+async function eachChunkRanks(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize: number, excludeSeen: boolean, f: (chunk: EvalCase[], ranks: Int32Array) => void): Promise<void> {
   const withHistory = cases.filter((c) => c.history.length > 0);
   // Rank by the score the model was trained with (cosine for MUFASA), not by raw dot products.
   const zr = noGrad(() => rankingVectors(model, z));
   try {
-  for (let s = 0; s < withHistory.length; s += batchSize) {
-    const chunk = withHistory.slice(s, s + batchSize);
-    const users = tidy(() => noGrad(() => rankingVectors(model, reshape(model.userVectors(z, historyBatch(chunk, model.numItems, maxLen), true), [chunk.length, model.dim]))));
-    try {
-      sums = addSums(sums, await rankChunk(zr, users, chunk, excludeSeen));
-    } finally {
-      users.dispose();
+    for (let s = 0; s < withHistory.length; s += batchSize) {
+      const chunk = withHistory.slice(s, s + batchSize);
+      const users = tidy(() => noGrad(() => rankingVectors(model, reshape(model.userVectors(z, historyBatch(chunk, model.numItems, maxLen), true), [chunk.length, model.dim]))));
+      try {
+        f(chunk, await chunkRanks(zr, users, chunk, excludeSeen));
+      } finally {
+        users.dispose();
+      }
     }
-  }
   } finally {
     if (zr !== z) zr.dispose();
   }
-  return sums;
 }
 
 /**
@@ -310,6 +329,11 @@ export async function evaluateCases(model: SequenceModel, z: Tensor, cases: Eval
  * Shared by evaluateCases and the non-sequence baselines (src/compare/baselines.ts).
  */
 export async function rankChunk(items: Tensor, users: Tensor, chunk: EvalCase[], excludeSeen: boolean): Promise<MetricSums> {
+  return sumsFromRanks(await chunkRanks(items, users, chunk, excludeSeen), chunk[0].targets.length);
+}
+
+/** rankChunk's ranks [chunk·T] (rankTargets with each case's exclusions). */
+async function chunkRanks(items: Tensor, users: Tensor, chunk: EvalCase[], excludeSeen: boolean): Promise<Int32Array> {
   const offsets = new Int32Array(chunk.length + 1);
   const excl: number[] = [];
   chunk.forEach((c, i) => {
@@ -318,7 +342,7 @@ export async function rankChunk(items: Tensor, users: Tensor, chunk: EvalCase[],
     offsets[i + 1] = excl.length;
   });
   const targets = Int32Array.from(chunk.flatMap((c) => Array.from(c.targets)));
-  return evaluate(items, { users, targets, targetsPerUser: chunk[0].targets.length, exclude: { offsets, items: Int32Array.from(excl) } }, { numItems: items.shape[0] });
+  return rankTargets(items, { users, targets, targetsPerUser: chunk[0].targets.length, exclude: { offsets, items: Int32Array.from(excl) } }, { numItems: items.shape[0] });
 }
 
 /** cfg.windowStride as makeBatches takes it (0: the last window only). */
