@@ -20,6 +20,7 @@ import type { TrainConfig, TrainResult, EpochLog } from '../train/trainer.ts';
 import { writeFileAtomic, loadCheckpoint } from '../train/checkpoint.ts';
 import { presetOverrides, deepMerge, BASELINES } from '../model/presets.ts';
 import { trainPopularity, trainBprMf } from './baselines.ts';
+import type { PopularityGroup } from '../train/breakdown.ts';
 
 export const LOO_COLUMNS = ['HR@10', 'HR@20', 'NDCG@10', 'NDCG@20', 'MRR@10'];
 export const ZERO_SHOT_COLUMNS = ['Recall@5', 'Recall@10', 'Recall@20', 'Recall@50', 'Recall@100'];
@@ -49,6 +50,8 @@ export interface RunRow {
   test: Record<string, number>;
   /** Test metrics with the user's earlier items left in the ranking (RecBole's rule); absent in old results. */
   testWithSeen?: Record<string, number>;
+  /** Test metrics per popularity group of the target (leave-one-out sequence models; absent for the baselines and old results). */
+  testByPopularity?: PopularityGroup[];
   valid: Record<string, number>;
   params: number;
   s_per_epoch: number;
@@ -64,6 +67,8 @@ export interface ModelRow {
   /** Test metrics ('HR@10', …), the same with seen items left in the ranking ('seen:HR@10', …), and run stats. */
   mean: Record<string, number>;
   std: Record<string, number>;
+  /** Mean ± std over seeds of HR@10 and NDCG@10 per popularity group, when every run has the same groups. */
+  byPopularity?: { lo: number; hi: number; users: number; mean: Record<string, number>; std: Record<string, number> }[];
   runs: RunRow[];
 }
 
@@ -93,7 +98,7 @@ export function resultsJson(model: string, ds: Dataset, res: TrainResult): Recor
     s_per_epoch: main.length ? main.reduce((a, l) => a + l.seconds, 0) / main.length : 0,
     wall_to_best_s: best?.wall ?? res.wallSeconds,
     seen_items_excluded: true,
-    metrics: { valid: res.valid, test: res.test, test_seen_in_ranking: res.testWithSeen },
+    metrics: { valid: res.valid, test: res.test, test_seen_in_ranking: res.testWithSeen, ...(res.testByPopularity ? { test_by_popularity: res.testByPopularity } : {}) },
     log: res.log,
   };
 }
@@ -104,12 +109,13 @@ function mainEpochs(log: EpochLog[]): EpochLog[] {
 }
 
 function rowOf(model: string, seed: number, r: Record<string, unknown>): RunRow {
-  const m = r.metrics as { valid: Record<string, number>; test: Record<string, number>; test_seen_in_ranking?: Record<string, number> };
+  const m = r.metrics as { valid: Record<string, number>; test: Record<string, number>; test_seen_in_ranking?: Record<string, number>; test_by_popularity?: PopularityGroup[] };
   return {
     model,
     seed,
     test: m.test,
     testWithSeen: m.test_seen_in_ranking,
+    testByPopularity: m.test_by_popularity,
     valid: m.valid,
     params: Number(r.params ?? 0),
     s_per_epoch: Number(r.s_per_epoch ?? 0),
@@ -149,8 +155,38 @@ export function aggregate(runs: RunRow[], columns: string[]): ModelRow[] {
     for (const c of columns) [mean[c], std[c]] = meanStd(rs.map((r) => r.test[c] ?? NaN));
     for (const c of columns) [mean[`seen:${c}`], std[`seen:${c}`]] = meanStd(rs.map((r) => r.testWithSeen?.[c] ?? NaN));
     for (const k of NUMERIC) [mean[k], std[k]] = meanStd(rs.map((r) => r[k]));
-    return { model, seeds: rs.map((r) => r.seed), mean, std, runs: rs };
+    return { model, seeds: rs.map((r) => r.seed), mean, std, byPopularity: popularityMeans(rs), runs: rs };
   });
+}
+
+/** Per popularity group, mean ± std over the runs of HR@10 and NDCG@10; undefined unless every run has the same groups. */
+function popularityMeans(rs: RunRow[]): ModelRow['byPopularity'] {
+  const groups = rs[0]?.testByPopularity;
+  const key = (g: PopularityGroup[] | undefined) => (g ? g.map((x) => `${x.lo}-${x.hi}:${x.users}`).join() : '');
+  if (!groups || rs.some((r) => key(r.testByPopularity) !== key(groups))) return undefined;
+  return groups.map((g, i) => {
+    const mean: Record<string, number> = {};
+    const std: Record<string, number> = {};
+    for (const c of POPULARITY_COLUMNS) [mean[c], std[c]] = meanStd(rs.map((r) => r.testByPopularity![i].metrics[c]));
+    return { lo: g.lo, hi: g.hi, users: g.users, mean, std };
+  });
+}
+
+const POPULARITY_COLUMNS = ['HR@10', 'NDCG@10'];
+
+/** HR@10 / NDCG@10 per popularity group (columns), one row per model that has them; '' when none has. */
+export function popularityTable(rows: ModelRow[]): string {
+  const withGroups = rows.filter((r) => r.byPopularity);
+  if (!withGroups.length) return '';
+  const groups = withGroups[0].byPopularity!;
+  const lines = [`| model | ${groups.map((g) => `${g.lo}–${g.hi} (${g.users} users)`).join(' | ')} |`, `|---|${groups.map(() => '---:').join('|')}|`];
+  for (const r of withGroups) {
+    // Groups depend only on the data and split, so every model has the same ones; say so if not.
+    const same = r.byPopularity!.length === groups.length && r.byPopularity!.every((g, i) => g.lo === groups[i].lo && g.hi === groups[i].hi);
+    const cells = same ? r.byPopularity!.map((g) => POPULARITY_COLUMNS.map((c) => `${g.mean[c].toFixed(4)} ± ${g.std[c].toFixed(4)}`).join(' / ')) : groups.map(() => 'other groups (see compare.json)');
+    lines.push(`| ${r.model} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
 }
 
 /** The metrics with the user's earlier items left in the ranking, one row per model. */
@@ -197,7 +233,8 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
     const skip = skipped.map((s) => `\n- ${s.model}: ${s.reason}`).join('');
     const markdown =
       `${markdownTable(rows, columns)}\n\n${note}${skip}\n\n` +
-      `Test metrics with the items seen before the target left in the ranking (RecBole's rule for sequential models):\n\n${seenTable(rows, columns)}\n`;
+      `Test metrics with the items seen before the target left in the ranking (RecBole's rule for sequential models):\n\n${seenTable(rows, columns)}\n` +
+      (popularityTable(rows) ? `\nTest HR@10 / NDCG@10 by how often the target item occurs in training (groups of users, rarest first; \`mufasa eval --by-popularity\`):\n\n${popularityTable(rows)}\n` : '');
     result = { dataset: ds.name, protocol, columns, rows, skipped, markdown };
     writeFileAtomic(join(o.out, 'compare.md'), markdown);
     writeFileAtomic(join(o.out, 'compare.json'), JSON.stringify({ dataset: ds.name, protocol, seen_items_excluded: true, columns, std: 'sample (n-1)', models: rows, skipped }, null, 2) + '\n');

@@ -42,6 +42,8 @@ import type { ModalityInput } from '../model/mfl.ts';
 import { trainBPR } from './cf.ts';
 import { rankTargets, sumsFromRanks, finalize, addSums, emptySums } from './metrics.ts';
 import type { MetricSums } from './metrics.ts';
+import { metricsByPopularity, itemCounts } from './breakdown.ts';
+import type { PopularityGroup } from './breakdown.ts';
 
 export interface TrainConfig {
   /** Which sequence model: MUFASA (and its ablations, `model` fields) or SASRec (`sasrec`). */
@@ -154,6 +156,8 @@ export interface TrainResult {
   test: Record<string, number>;
   /** The same with the user's earlier items left in the ranking (RecBole's rule for sequential models). */
   testWithSeen: Record<string, number>;
+  /** The test metrics per popularity group of the target item (metricsByPopularity, 4 groups); leave-one-out sequence models only. */
+  testByPopularity?: PopularityGroup[];
   log: EpochLog[];
   numParameters: number;
 }
@@ -676,14 +680,19 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     let valid: Record<string, number>;
     let test: Record<string, number>;
     let testWithSeen: Record<string, number>;
+    let testByPopularity: PopularityGroup[] | undefined;
     try {
       valid = finalize(await evaluateCases(model, z, split.valid, cfg.maxLen));
       test = finalize(await evaluateCases(model, z, split.test, cfg.maxLen));
       testWithSeen = finalize(await evaluateCases(model, z, split.test, cfg.maxLen, 256, false));
+      if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') {
+        const ranked = await rankCases(model, z, split.test, cfg.maxLen);
+        testByPopularity = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, ds.numItems));
+      }
       if (model instanceof Mufasa) await hooks.onEvaluated?.({ epoch: bestEpoch, final: true, model, z });
     } finally {
       z.dispose();
     }
-    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, valid, test, testWithSeen, log, numParameters: params.reduce((a, p) => a + p.size, 0) };
+    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, valid, test, testWithSeen, testByPopularity, log, numParameters: params.reduce((a, p) => a + p.size, 0) };
   }
 }

@@ -1,6 +1,7 @@
 // `mufasa compare` (issue #5 §2) on a tiny synthetic set, 2 models × 2 seeds: files written, the table
-// holds mean ± std over the seeds (checked against the per-run results.json), a rerun trains nothing,
-// and the zero-shot protocol reports Recall@K of held-out users.
+// holds mean ± std over the seeds (checked against the per-run results.json), so does the table per
+// popularity group (whose groups add up to each run's overall metrics), a rerun trains nothing, and
+// the zero-shot protocol reports Recall@K of held-out users.
 import { it, expect, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +49,27 @@ it('2 models × 2 seeds: compare.md/json with mean ± std; a rerun skips finishe
   for (const row of json.models) for (const c of ['HR@10', 'NDCG@10']) expect(row.mean[`seen:${c}`]).toBeLessThanOrEqual(row.mean[c] + 1e-12);
   // The two seeds really are different runs.
   expect(json.models[0].runs[0].test).not.toEqual(json.models[0].runs[1].test);
+  // Third table: HR@10 / NDCG@10 per popularity group. Each run's groups cover every test user, and
+  // their user-weighted mean is the run's overall metric; the table holds the mean ± std over seeds.
+  expect(md).toContain('by how often the target item occurs in training');
+  for (const row of json.models) {
+    const runs = [0, 1].map((s) => JSON.parse(readFileSync(join(out, row.model, `seed-${s}`, 'results.json'), 'utf8')));
+    for (const r of runs) {
+      const g = r.metrics.test_by_popularity as { lo: number; hi: number; users: number; metrics: Record<string, number> }[];
+      expect(g.length).toBeGreaterThan(1);
+      expect(g.reduce((a, x) => a + x.users, 0)).toBe(ds.numUsers);
+      for (let i = 1; i < g.length; i++) expect(g[i].lo).toBeGreaterThan(g[i - 1].hi);
+      for (const c of ['HR@10', 'NDCG@10', 'MRR@10']) expect(g.reduce((a, x) => a + x.metrics[c] * x.users, 0) / ds.numUsers).toBeCloseTo(r.metrics.test[c], 12);
+    }
+    expect(row.byPopularity.length).toBe(runs[0].metrics.test_by_popularity.length);
+    row.byPopularity.forEach((gr: { mean: Record<string, number> }, i: number) => {
+      for (const c of ['HR@10', 'NDCG@10']) {
+        expect(gr.mean[c]).toBeCloseTo((runs[0].metrics.test_by_popularity[i].metrics[c] + runs[1].metrics.test_by_popularity[i].metrics[c]) / 2, 12);
+      }
+    });
+    const cell = `${row.byPopularity[0].mean['HR@10'].toFixed(4)} ± ${row.byPopularity[0].std['HR@10'].toFixed(4)} / ${row.byPopularity[0].mean['NDCG@10'].toFixed(4)} ± ${row.byPopularity[0].std['NDCG@10'].toFixed(4)}`;
+    expect(md).toContain(cell);
+  }
 
   const mtime = statSync(join(out, 'sasrec', 'seed-1', 'results.json')).mtimeMs;
   const again: string[] = [];
@@ -63,6 +85,9 @@ it('popularity matches the CPU count; zero-shot reports Recall@K and skips BPR',
   dirs.push(out);
   const loo = await compare(ds, { models: ['popularity'], seeds: 1, out: join(out, 'loo'), base });
   expect(loo.rows[0].mean['HR@10']).toBeCloseTo(popularityHR10(ds), 12);
+  // The non-sequence baselines have no popularity breakdown, so no such table.
+  expect(loo.rows[0].byPopularity).toBeUndefined();
+  expect(loo.markdown).not.toContain('by how often');
   const zs = await compare(ds, { models: ['popularity', 'bpr', 'mufasa-no-sal'], seeds: 1, out: join(out, 'zs'), base, epochs: 1, zeroShot: true });
   expect(zs.columns).toEqual(['Recall@5', 'Recall@10', 'Recall@20', 'Recall@50', 'Recall@100']);
   expect(zs.skipped.map((s) => s.model)).toEqual(['bpr']);
@@ -74,5 +99,7 @@ it('popularity matches the CPU count; zero-shot reports Recall@K and skips BPR',
   }
   const run = JSON.parse(readFileSync(join(out, 'zs', 'mufasa-no-sal', 'seed-0', 'results.json'), 'utf8'));
   expect(run.protocol).toBe('zeroShot');
+  expect(run.metrics.test_by_popularity).toBeUndefined(); // 3 targets per user: no popularity groups
+  expect(zs.markdown).not.toContain('by how often');
   expect(readFileSync(join(out, 'zs', 'compare.md'), 'utf8')).toContain('zero-shot');
 }, 60_000);
