@@ -231,10 +231,11 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
       `${ds.name}, ${protocol === 'zeroShot' ? 'zero-shot (held-out users, last 3 interactions as targets)' : 'leave-one-out'}; test metrics, mean ± std over seeds; ` +
       'full-catalog ranking, items seen before the target excluded; early stopping on validation NDCG@10.';
     const skip = skipped.map((s) => `\n- ${s.model}: ${s.reason}`).join('');
+    const byPop = popularityTable(rows);
     const markdown =
       `${markdownTable(rows, columns)}\n\n${note}${skip}\n\n` +
       `Test metrics with the items seen before the target left in the ranking (RecBole's rule for sequential models):\n\n${seenTable(rows, columns)}\n` +
-      (popularityTable(rows) ? `\nTest HR@10 / NDCG@10 by how often the target item occurs in training (groups of users, rarest first; \`mufasa eval --by-popularity\`):\n\n${popularityTable(rows)}\n` : '');
+      (byPop ? `\nTest HR@10 / NDCG@10 by how often the target item occurs in training (groups of users, rarest first; \`mufasa eval --by-popularity\`):\n\n${byPop}\n` : '');
     result = { dataset: ds.name, protocol, columns, rows, skipped, markdown };
     writeFileAtomic(join(o.out, 'compare.md'), markdown);
     writeFileAtomic(join(o.out, 'compare.json'), JSON.stringify({ dataset: ds.name, protocol, seen_items_excluded: true, columns, std: 'sample (n-1)', models: rows, skipped }, null, 2) + '\n');
