@@ -4,10 +4,11 @@
 // split between groups, so there may be fewer groups than asked), and each group gets its own
 // HR / NDCG / MRR.
 //
-// Why: on ML-100K MUFASA's +7 % HR@10 over SASRec comes from the more popular half of the targets
-// (HR@10 +0.036 ± 0.015 in the third quarter, paired over the same users, 3 seeds each), and on the
-// rarest quarter it is level or behind (−0.010 ± 0.013): not where item content should help (issue 5
-// note, 2026-12-05). The overall number hides that; this table shows it for any checkpoint.
+// Why: on ML-100K MUFASA's +7 % test HR@10 over SASRec (3 seeds each, early-stopping patience 5)
+// comes from the more popular half of the targets (HR@10 +0.036 ± 0.015 in the third quarter, paired
+// over the same users), and on the rarest quarter it is level or behind (−0.010 ± 0.013): not where
+// item content should help (issue 5 note, 2026-12-05). The overall number hides that; this table
+// shows it for any checkpoint.
 
 import type { EvalCase } from '../data/split.ts';
 import { finalize, sumsFromRanks } from './metrics.ts';
