@@ -174,12 +174,12 @@ async function cmdEval(o: Record<string, string | boolean>): Promise<void> {
   if (groups && cfg.protocol !== 'leaveOneOut') throw new Error(`--by-popularity needs a leave-one-out checkpoint (one target per user); ${o.checkpoint} was trained with ${cfg.protocol}`);
   const split = dataSplit(ds, cfg);
   const valid = finalize(await evaluateCases(model, z, split.valid, cfg.maxLen));
-  const test = finalize(await evaluateCases(model, z, split.test, cfg.maxLen));
+  const ranked = await rankCases(model, z, split.test, cfg.maxLen);
+  const test = finalize(ranked.sums);
   const cols = cfg.protocol === 'zeroShot' ? [...ZERO_SHOT_COLUMNS, 'NDCG@10'] : LOO_COLUMNS;
   console.log(metricsTable([['valid', valid], ['test', test]], cols) + '\n' + PROTOCOL_NOTE[cfg.protocol]);
   if (groups) {
-    const { cases, ranks } = await rankCases(model, z, split.test, cfg.maxLen);
-    const rows = metricsByPopularity(ranks, cases, itemCounts(split.train, ds.numItems), groups);
+    const rows = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, ds.numItems), groups);
     const table = metricsTable(rows.map((g) => [`${g.lo}–${g.hi} (${g.users} users)`, g.metrics]), LOO_COLUMNS).replace('| split |', '| target item seen in training |');
     console.log(`\ntest by the target item's training count, rarest first:\n${table}`);
   }

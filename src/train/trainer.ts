@@ -288,28 +288,29 @@ export function historyBatch(cases: EvalCase[], numItems: number, maxLen: number
 /** Full-catalog metrics of `cases` (seen items excluded, never the target itself). */
 /** `excludeSeen` false leaves the user's earlier items in the ranking (RecBole's rule for sequential models). */
 export async function evaluateCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<MetricSums> {
-  let sums = emptySums();
-  await eachChunkRanks(model, z, cases, maxLen, batchSize, excludeSeen, (chunk, ranks) => (sums = addSums(sums, sumsFromRanks(ranks, chunk[0].targets.length))));
-  return sums;
+  return (await rankCases(model, z, cases, maxLen, batchSize, excludeSeen)).sums;
 }
 
 /**
- * Every target's full-catalog rank (0 = first; seen items excluded unless `excludeSeen` is false):
- * [cases·T] in the order of the returned cases, which are `cases` less those without a history
- * (evaluateCases skips them too). For breakdowns of the metrics (src/train/breakdown.ts).
+ * evaluateCases' metric sums together with every target's full-catalog rank (0 = first; seen items
+ * excluded unless `excludeSeen` is false): [cases·T] in the order of the returned cases, which are
+ * `cases` less those without a history. One ranking pass gives both, for breakdowns of the metrics
+ * (src/train/breakdown.ts) next to the overall numbers.
  */
-export async function rankCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<{ cases: EvalCase[]; ranks: Int32Array }> {
-  const parts: Int32Array[] = [];
-  const ranked: EvalCase[] = [];
-  await eachChunkRanks(model, z, cases, maxLen, batchSize, excludeSeen, (chunk, ranks) => (parts.push(ranks), ranked.push(...chunk)));
-  const ranks = new Int32Array(parts.reduce((a, r) => a + r.length, 0));
-  parts.reduce((at, r) => (ranks.set(r, at), at + r.length), 0);
-  return { cases: ranked, ranks };
+export async function rankCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<{ cases: EvalCase[]; ranks: Int32Array; sums: MetricSums }> {
+  const withHistory = cases.filter((c) => c.history.length > 0);
+  const T = withHistory[0]?.targets.length ?? 1;
+  const ranks = new Int32Array(withHistory.length * T);
+  let sums = emptySums();
+  await eachChunkRanks(model, z, withHistory, maxLen, batchSize, excludeSeen, (s, chunk, r) => {
+    ranks.set(r, s * T);
+    sums = addSums(sums, sumsFromRanks(r, T));
+  });
+  return { cases: withHistory, ranks, sums };
 }
 
-/** The ranks of each chunk of `batchSize` cases with a history, in order: user vectors after the history, ranked by the model's score. */
-async function eachChunkRanks(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize: number, excludeSeen: boolean, f: (chunk: EvalCase[], ranks: Int32Array) => void): Promise<void> {
-  const withHistory = cases.filter((c) => c.history.length > 0);
+/** The ranks of each chunk of `batchSize` cases (all with a history), in order, with the chunk's first index: user vectors after the history, ranked by the model's score. */
+async function eachChunkRanks(model: SequenceModel, z: Tensor, withHistory: EvalCase[], maxLen: number, batchSize: number, excludeSeen: boolean, f: (start: number, chunk: EvalCase[], ranks: Int32Array) => void): Promise<void> {
   // Rank by the score the model was trained with (cosine for MUFASA), not by raw dot products.
   const zr = noGrad(() => rankingVectors(model, z));
   try {
@@ -317,7 +318,7 @@ async function eachChunkRanks(model: SequenceModel, z: Tensor, cases: EvalCase[]
       const chunk = withHistory.slice(s, s + batchSize);
       const users = tidy(() => noGrad(() => rankingVectors(model, reshape(model.userVectors(z, historyBatch(chunk, model.numItems, maxLen), true), [chunk.length, model.dim]))));
       try {
-        f(chunk, await chunkRanks(zr, users, chunk, excludeSeen));
+        f(s, chunk, await chunkRanks(zr, users, chunk, excludeSeen));
       } finally {
         users.dispose();
       }
@@ -683,12 +684,11 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     let testByPopularity: PopularityGroup[] | undefined;
     try {
       valid = finalize(await evaluateCases(model, z, split.valid, cfg.maxLen));
-      test = finalize(await evaluateCases(model, z, split.test, cfg.maxLen));
+      // One ranking pass gives the test metrics and, under leave-one-out, their popularity groups.
+      const ranked = await rankCases(model, z, split.test, cfg.maxLen);
+      test = finalize(ranked.sums);
+      if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') testByPopularity = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, ds.numItems));
       testWithSeen = finalize(await evaluateCases(model, z, split.test, cfg.maxLen, 256, false));
-      if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') {
-        const ranked = await rankCases(model, z, split.test, cfg.maxLen);
-        testByPopularity = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, ds.numItems));
-      }
       if (model instanceof Mufasa) await hooks.onEvaluated?.({ epoch: bestEpoch, final: true, model, z });
     } finally {
       z.dispose();

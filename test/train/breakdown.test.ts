@@ -6,13 +6,12 @@
 // - rankCases gives the ranks evaluateCases summarises (a trained-shape model on the GPU).
 import { it, expect } from 'vitest';
 import { metricsByPopularity, itemCounts } from '../../src/train/breakdown.ts';
-import { buildModel, uploadModalities, dataSplit, rankCases, evaluateCases } from '../../src/train/trainer.ts';
+import { dataSplit, rankCases, evaluateCases } from '../../src/train/trainer.ts';
 import { finalize, sumsFromRanks } from '../../src/train/metrics.ts';
 import type { EvalCase } from '../../src/data/split.ts';
-import type { Mufasa } from '../../src/model/mufasa.ts';
-import { indexTensor, tidy, noGrad } from '../../src/tensor/index.ts';
+import { tidy, noGrad } from '../../src/tensor/index.ts';
 import { expectClose } from '../helpers.ts';
-import { ds, I, tinyConfig } from '../model/tiny-mufasa.ts';
+import { ds, I, tinyConfig, withTinyModel } from '../model/tiny-mufasa.ts';
 
 const kase = (user: number, target: number): EvalCase => ({ user, history: Int32Array.of(0), targets: Int32Array.of(target), seen: Int32Array.of(0) });
 
@@ -70,25 +69,23 @@ it('itemCounts counts training occurrences and skips padding; bad inputs name wh
 });
 
 it('rankCases: the ranks evaluateCases summarises, cases without a history left out', async () => {
-  const cfg = tinyConfig({});
-  const m = buildModel(ds, cfg) as Mufasa;
-  const mods = uploadModalities(ds, cfg.excludeModalities);
-  const all = indexTensor(Array.from({ length: I }, (_, i) => i), [I], I);
-  const z = tidy(() => noGrad(() => m.itemVectors(mods, all)));
-  try {
-    const test = dataSplit(ds, cfg).test;
-    const cases = [{ ...test[0], history: new Int32Array(0) }, ...test.slice(1)];
-    // A chunk size that does not divide the cases, so several chunks are joined.
-    const got = await rankCases(m, z, cases, cfg.maxLen, 7);
-    expect(got.cases.map((c) => c.user)).toEqual(test.slice(1).map((c) => c.user));
-    expect(got.ranks.length).toBe(test.length - 1);
-    got.cases.forEach((c, i) => expect(got.ranks[i] >= 0 && got.ranks[i] < I, `rank of user ${c.user}`).toBe(true));
-    const sums = await evaluateCases(m, z, cases, cfg.maxLen, 7);
-    const a = finalize(sums);
-    const b = finalize(sumsFromRanks(got.ranks, 1));
-    expectClose(Object.values(b), Object.values(a), { rtol: 1e-12, atol: 1e-12 }, 'metrics from the ranks');
-  } finally {
-    [z, all, m].forEach((t) => t.dispose());
-    mods.forEach((x) => (x.values.dispose(), x.present.dispose()));
-  }
+  await withTinyModel({}, async (m, zOf) => {
+    const z = tidy(() => noGrad(zOf));
+    try {
+      const test = dataSplit(ds, tinyConfig({})).test;
+      const maxLen = tinyConfig({}).maxLen;
+      const cases = [{ ...test[0], history: new Int32Array(0) }, ...test.slice(1)];
+      // A chunk size that does not divide the cases, so several chunks are joined.
+      const got = await rankCases(m, z, cases, maxLen, 7);
+      expect(got.cases.map((c) => c.user)).toEqual(test.slice(1).map((c) => c.user));
+      expect(got.ranks.length).toBe(test.length - 1);
+      got.cases.forEach((c, i) => expect(got.ranks[i] >= 0 && got.ranks[i] < I, `rank of user ${c.user}`).toBe(true));
+      const a = finalize(await evaluateCases(m, z, cases, maxLen, 7));
+      const b = finalize(sumsFromRanks(got.ranks, 1));
+      expectClose(Object.values(b), Object.values(a), { rtol: 1e-12, atol: 1e-12 }, 'metrics from the ranks');
+      expectClose(Object.values(finalize(got.sums)), Object.values(a), { rtol: 0, atol: 0 }, 'the sums rankCases returns');
+    } finally {
+      z.dispose();
+    }
+  });
 });
