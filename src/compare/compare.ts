@@ -159,11 +159,15 @@ export function aggregate(runs: RunRow[], columns: string[]): ModelRow[] {
   });
 }
 
+/** Whether two runs' popularity groups are the same groups (bounds and sizes). */
+function sameGroups(a: readonly { lo: number; hi: number; users: number }[], b: readonly { lo: number; hi: number; users: number }[]): boolean {
+  return a.length === b.length && a.every((g, i) => g.lo === b[i].lo && g.hi === b[i].hi && g.users === b[i].users);
+}
+
 /** Per popularity group, mean ± std over the runs of HR@10 and NDCG@10; undefined unless every run has the same groups. */
 function popularityMeans(rs: RunRow[]): ModelRow['byPopularity'] {
   const groups = rs[0]?.testByPopularity;
-  const key = (g: PopularityGroup[] | undefined) => (g ? g.map((x) => `${x.lo}-${x.hi}:${x.users}`).join() : '');
-  if (!groups || rs.some((r) => key(r.testByPopularity) !== key(groups))) return undefined;
+  if (!groups || rs.some((r) => !r.testByPopularity || !sameGroups(r.testByPopularity, groups))) return undefined;
   return groups.map((g, i) => {
     const mean: Record<string, number> = {};
     const std: Record<string, number> = {};
@@ -182,8 +186,7 @@ export function popularityTable(rows: ModelRow[]): string {
   const lines = [`| model | ${groups.map((g) => `${g.lo}–${g.hi} (${g.users} users)`).join(' | ')} |`, `|---|${groups.map(() => '---:').join('|')}|`];
   for (const r of withGroups) {
     // Groups depend only on the data and split, so every model has the same ones; say so if not.
-    const same = r.byPopularity!.length === groups.length && r.byPopularity!.every((g, i) => g.lo === groups[i].lo && g.hi === groups[i].hi);
-    const cells = same ? r.byPopularity!.map((g) => POPULARITY_COLUMNS.map((c) => `${g.mean[c].toFixed(4)} ± ${g.std[c].toFixed(4)}`).join(' / ')) : groups.map(() => 'other groups (see compare.json)');
+    const cells = sameGroups(r.byPopularity!, groups) ? r.byPopularity!.map((g) => POPULARITY_COLUMNS.map((c) => `${g.mean[c].toFixed(4)} ± ${g.std[c].toFixed(4)}`).join(' / ')) : groups.map(() => 'other groups (see compare.json)');
     lines.push(`| ${r.model} | ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
