@@ -2,28 +2,20 @@
 // reaches every parameter; the w/o-MFL item tower and the w/o-SAL mean pooling equal their float64
 // definitions; each MFL loss can be switched off alone; w/o-MFL trains without CF or MFL stages.
 import { describe, it, expect } from 'vitest';
-import { makeSynthetic } from '../../src/data/synthetic.ts';
 import { buildModel, uploadModalities, defaultTrainConfig, train } from '../../src/train/trainer.ts';
 import type { TrainConfig } from '../../src/train/trainer.ts';
 import { PRESETS, presetOverrides, deepMerge } from '../../src/model/presets.ts';
 import { Mufasa } from '../../src/model/mufasa.ts';
-import type { SequenceBatch } from '../../src/model/sequence.ts';
 import { tidy, indexTensor, tensor, gatherRows } from '../../src/tensor/index.ts';
 import type { Tensor } from '../../src/tensor/index.ts';
 import { expectClose } from '../helpers.ts';
+import { ds, I, batch } from './tiny-mufasa.ts';
 
-const ds = makeSynthetic({ seed: 4, users: 20, items: 30, minSeqLen: 5, maxSeqLen: 9 });
 const small: TrainConfig = deepMerge(defaultTrainConfig, { model: { dim: 8, sal: { blockSize: 2, topK: 2 }, layers: 1 }, sasrec: { dim: 8, inner: 16 }, maxLen: 12 });
-const I = ds.numItems;
-// Row 0 is long enough (t up to 5 with blocks of 2) that SAL's block branch sees two blocks: with one
-// visible block its softmax is constant and W_q of that branch would get no gradient.
-const L = 7;
-const batch: SequenceBatch = {
-  items: Int32Array.from([1, 5, 9, 2, 7, 12, 13, 3, 8, I, I, I, I, I, 4, 6, 0, 11, 10, I, I]),
-  lengths: Int32Array.from([7, 2, 5]),
-  batch: 3,
-  maxLen: L,
-};
+// The shared tiny batch: row 0 is long enough (t up to 5 with blocks of 2) that SAL's block branch
+// sees two blocks (with one visible block its softmax is constant and W_q of that branch would get no
+// gradient).
+const L = batch.maxLen;
 
 function withModel<T>(name: string, f: (m: ReturnType<typeof buildModel>, z: () => Tensor) => Promise<T>): Promise<T> {
   const cfg = deepMerge(small, presetOverrides(name));

@@ -2,25 +2,14 @@
 // default): with the table it equals SAL over H + P[min(t, P − 1)] built on the CPU, padding rows get
 // no position, and the table receives a gradient. Float32 end to end, so tolerance 1e-5.
 import { it, expect } from 'vitest';
-import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { buildModel, uploadModalities, defaultTrainConfig } from '../../src/train/trainer.ts';
-import type { TrainConfig } from '../../src/train/trainer.ts';
-import { deepMerge } from '../../src/model/presets.ts';
+import { buildModel, uploadModalities } from '../../src/train/trainer.ts';
 import { Mufasa } from '../../src/model/mufasa.ts';
-import type { SequenceBatch } from '../../src/model/sequence.ts';
 import { tidy, indexTensor, tensor } from '../../src/tensor/index.ts';
 import { expectClose } from '../helpers.ts';
+import { ds, I, batch, tinyConfig } from './tiny-mufasa.ts';
 
-const ds = makeSynthetic({ seed: 4, users: 20, items: 30, minSeqLen: 5, maxSeqLen: 9 });
-const I = ds.numItems;
 const P = 4; // fewer rows than the longest sequence: positions ≥ 3 share row 3
-const cfg: TrainConfig = deepMerge(defaultTrainConfig, { model: { dim: 8, positions: P, sal: { blockSize: 2, topK: 2 }, layers: 1 }, maxLen: 12 });
-const batch: SequenceBatch = {
-  items: Int32Array.from([1, 5, 9, 2, 7, 12, 13, 3, 8, I, I, I, I, I, 4, 6, 0, 11, 10, I, I]),
-  lengths: Int32Array.from([7, 2, 5]),
-  batch: 3,
-  maxLen: 7,
-};
+const cfg = tinyConfig({ positions: P, layers: 1 });
 
 it('positions: user vectors equal SAL(H + P[min(t, P−1)]); the table gets a gradient', async () => {
   const m = buildModel(ds, cfg) as Mufasa;
