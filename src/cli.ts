@@ -115,6 +115,7 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   if (o.seed) cfg = { ...cfg, seed: +o.seed };
   if (o.zeroShot) cfg = { ...cfg, protocol: 'zeroShot' };
   if (o.timeBudget) cfg = { ...cfg, timeBudget: parseCount('--time-budget', o.timeBudget)! };
+  if (o.patience) cfg = { ...cfg, patience: parseCount('--patience', o.patience)! };
   const out = resolve(o.out ?? o.resume ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
   mkdirSync(out, { recursive: true });
   const gpu = await initEngine();
@@ -223,6 +224,7 @@ async function cmdCompare(o: Record<string, string | boolean | undefined>): Prom
     base,
     epochs: parseCount('--epochs', str('epochs')),
     timeBudget: parseCount('--time-budget', str('timeBudget')),
+    patience: parseCount('--patience', str('patience')),
     zeroShot: !!o.zeroShot,
     dataSource: src as unknown as Record<string, unknown>,
     log: (l) => console.log(l),
@@ -247,6 +249,7 @@ export function program(): Command {
     .option('--seed <s>', 'random seed')
     .option('--zero-shot', "the paper's zero-shot protocol: 10% of users (≥ 90) held out of training, tested on their last 3 interactions")
     .option('--time-budget <s>', 'stop after the epoch that passes this many wall seconds')
+    .option('--patience <n>', 'early stopping: validation evaluations without a better NDCG@10 (with --resume, a larger value continues a run that stopped)')
     .option('--out <dir>', 'output directory (results.json, checkpoint/ = best model, last/ = resumable state)')
     .option('--resume <dir>', "continue a previous run from its out dir (DIR/last); its config unless --config, its data unless --data; writes to DIR unless --out")
     .action((o) => cmdTrain(o));
@@ -266,6 +269,7 @@ export function program(): Command {
     .option('--out <dir>', 'output directory (one sub-directory per model and seed)', 'runs/compare')
     .option('--epochs <n>', 'cap on SAL-stage epochs (early stopping may end sooner)')
     .option('--time-budget <s>', 'per-run wall-clock budget in seconds')
+    .option('--patience <n>', 'early-stopping patience of every run; rerunning into the same --out with a larger one (or a larger --epochs/--time-budget) continues the finished runs')
     .option('--config <file>', 'JSON overriding fields of the training config for every model (presets apply on top)')
     .option('--zero-shot', "the paper's zero-shot protocol (Recall@5/10/20/50/100 of held-out users)")
     .action((o) => cmdCompare(o));

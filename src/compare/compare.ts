@@ -2,7 +2,9 @@
 // early stopping on validation NDCG@10, same GPU evaluation), then a table of mean ± std over seeds.
 //
 //   OUT/<model>/seed-<s>/results.json   one run (the schema of `mufasa train`); its presence marks
-//                                       the run finished: a rerun reads it instead of training again
+//                                       the run finished: a rerun with the same config reads it instead
+//                                       of training again; one with only a larger patience, epoch cap
+//                                       or time budget continues it from last/ (see runPlan)
 //   OUT/<model>/seed-<s>/last/          the run's resumable checkpoint (an interrupted run continues)
 //   OUT/<model>/seed-<s>/checkpoint/    the best model (`mufasa eval|embed --checkpoint`)
 //   OUT/compare.json, OUT/compare.md    the aggregate, rewritten after every run
@@ -12,10 +14,10 @@
 // "to best" is the wall time from the start of the run (CF and MFL pretraining included) to the end of
 // the best epoch.
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.ts';
-import { train, defaultTrainConfig } from '../train/trainer.ts';
+import { train, defaultTrainConfig, savedTrainConfig } from '../train/trainer.ts';
 import type { TrainConfig, TrainResult, EpochLog } from '../train/trainer.ts';
 import { writeFileAtomic, loadCheckpoint } from '../train/checkpoint.ts';
 import { presetOverrides, deepMerge, BASELINES } from '../model/presets.ts';
@@ -36,6 +38,8 @@ export interface CompareOptions {
   epochs?: number;
   /** Per-run wall-clock budget in seconds (the run stops after the epoch that passes it). */
   timeBudget?: number;
+  /** Early-stopping patience of every run (validation evaluations without a better NDCG@10). */
+  patience?: number;
   zeroShot?: boolean;
   /** Recorded in checkpoints and results (how to reload the data). */
   dataSource?: Record<string, unknown>;
@@ -127,14 +131,50 @@ function rowOf(model: string, seed: number, r: Record<string, unknown>): RunRow 
 }
 
 /** The config one model × seed trains with. */
-export function runConfig(model: string, seed: number, o: Pick<CompareOptions, 'base' | 'epochs' | 'timeBudget' | 'zeroShot'>): TrainConfig {
+export function runConfig(model: string, seed: number, o: Pick<CompareOptions, 'base' | 'epochs' | 'timeBudget' | 'patience' | 'zeroShot'>): TrainConfig {
   let cfg = o.base ?? defaultTrainConfig;
   if (!BASELINES.includes(model as (typeof BASELINES)[number])) cfg = deepMerge(cfg, presetOverrides(model), `model preset '${model}'`);
   cfg = { ...cfg, seed };
   if (o.epochs !== undefined) cfg = { ...cfg, epochs: o.epochs };
   if (o.timeBudget !== undefined) cfg = { ...cfg, timeBudget: o.timeBudget };
+  if (o.patience !== undefined) cfg = { ...cfg, patience: o.patience };
   if (o.zeroShot) cfg = { ...cfg, protocol: 'zeroShot' };
   return cfg;
+}
+
+/** Config fields that only decide when a run stops: changing them continues a run instead of redoing it. */
+export const STOPPING_FIELDS = ['epochs', 'patience', 'timeBudget'];
+
+/** Every field (dotted path) whose value differs between two configs, with both values. */
+export function configChanges(before: unknown, after: unknown, path = ''): { field: string; before: unknown; after: unknown }[] {
+  const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (isObj(before) && isObj(after)) {
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
+    return keys.flatMap((k) => configChanges(before[k], after[k], path ? `${path}.${k}` : k));
+  }
+  return JSON.stringify(before) === JSON.stringify(after) ? [] : [{ field: path, before, after }];
+}
+
+/**
+ * What to do with OUT/<model>/seed-<s> given the config it must have: 'train' (nothing there yet, or an
+ * interrupted run to resume from last/), 'reuse' (finished with this config), 'extend' (finished, and
+ * only STOPPING_FIELDS changed: a sequence model resumes from last/ and the trainer decides again
+ * whether it has stopped; a baseline, which has no last/, is retrained). Any other change is an error:
+ * mixing runs of two configs in one table would be silently wrong.
+ */
+export function runPlan(dir: string, cfg: TrainConfig): { action: 'train' | 'reuse' | 'extend'; changes: string[] } {
+  const file = join(dir, 'results.json');
+  const last = join(dir, 'last');
+  const done = existsSync(file);
+  const saved = done ? JSON.parse(readFileSync(file, 'utf8')).config : existsSync(join(last, 'checkpoint.json')) ? loadCheckpoint(last).meta.config : undefined;
+  if (saved === undefined) return { action: 'train', changes: [] };
+  const changes = configChanges(savedTrainConfig(saved, `${done ? file : last} config`), cfg);
+  const fmt = (c: (typeof changes)[number]) => `${c.field} ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`;
+  const other = changes.filter((c) => !STOPPING_FIELDS.includes(c.field));
+  if (other.length) {
+    throw new Error(`${dir}: ${done ? 'trained' : 'started'} with another config (${other.map(fmt).join(', ')}); use another --out, or delete that directory to train it again`);
+  }
+  return { action: !done ? 'train' : changes.length ? 'extend' : 'reuse', changes: changes.map(fmt) };
 }
 
 function meanStd(xs: number[]): [number, number] {
@@ -243,6 +283,12 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
     writeFileAtomic(join(o.out, 'compare.md'), markdown);
     writeFileAtomic(join(o.out, 'compare.json'), JSON.stringify({ dataset: ds.name, protocol, seen_items_excluded: true, columns, std: 'sample (n-1)', models: rows, skipped }, null, 2) + '\n');
   };
+  // Every run directory is checked against its config before anything trains (runPlan).
+  const trained = o.models.filter((m) => !(m === 'bpr' && o.zeroShot));
+  const plans = new Map(trained.flatMap((model) => Array.from({ length: o.seeds }, (_, seed) => {
+    const dir = join(o.out, model, `seed-${seed}`);
+    return [`${model}/${seed}`, runPlan(dir, runConfig(model, seed, o))] as const;
+  })));
   for (const model of o.models) {
     if (model === 'bpr' && o.zeroShot) {
       skipped.push({ model, reason: 'BPR-MF has no vector for users held out of training (no zero-shot row)' });
@@ -251,11 +297,19 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
     for (let seed = 0; seed < o.seeds; seed++) {
       const dir = join(o.out, model, `seed-${seed}`);
       const file = join(dir, 'results.json');
-      if (existsSync(file)) {
+      const plan = plans.get(`${model}/${seed}`)!;
+      if (plan.action === 'reuse') {
         log(`[${model} seed ${seed}] finished before: ${file}`);
         runs.push(rowOf(model, seed, JSON.parse(readFileSync(file, 'utf8'))));
         write();
         continue;
+      }
+      if (plan.action === 'extend') {
+        // The old results go first: until the run finishes again, results.json must not describe a
+        // run whose checkpoint/ (best model) and last/ have moved on. An interruption leaves a
+        // resumable run, not a stale finished one.
+        log(`[${model} seed ${seed}] finished before with ${plan.changes.join(', ')}: continuing`);
+        rmSync(file);
       }
       mkdirSync(dir, { recursive: true });
       const cfg = runConfig(model, seed, o);

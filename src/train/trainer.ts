@@ -190,7 +190,10 @@ export interface TrainHooks {
   /**
    * Continue from a `lastDir` checkpoint: everything above is restored and training goes on at the
    * next epoch; a run of E epochs equals k epochs + a resume for the rest, bit for bit on one adapter.
-   * `cfg` should be the checkpoint's config (the CLI loads it from the sidecar).
+   * `cfg` should be the checkpoint's config (the CLI loads it from the sidecar), except that the
+   * stopping fields may change: whether the run has stopped is decided again from `cfg` (validation
+   * evaluations since the best ≥ patience, or wall time ≥ timeBudget), so a larger patience, epoch cap
+   * or time budget continues a finished run exactly as if it had been trained with them from the start.
    */
   resumeFrom?: string;
 }
@@ -599,7 +602,11 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     let firstEpoch = 1;
     let stopped = false;
     if (rs) {
-      ({ best, bestEpoch, sinceBest, validMetrics, stopped } = rs);
+      ({ best, bestEpoch, sinceBest, validMetrics } = rs);
+      // A stopped run is tested again with the resumed config (TrainHooks.resumeFrom), by the two tests
+      // the loop applies after every epoch; unchanged config: the saved decision. A running one stays
+      // running (its sidecar's wallSeconds is taken after the budget test, so it may read a little over).
+      stopped = rs.stopped && (sinceBest >= cfg.patience || (cfg.timeBudget > 0 && rs.wallSeconds >= cfg.timeBudget));
       firstEpoch = rs.epoch + 1;
       if (rs.hasBest) {
         bestWeights = params.map((p) => {

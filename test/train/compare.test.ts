@@ -1,7 +1,8 @@
 // `mufasa compare` (issue #5 §2) on a tiny synthetic set, 2 models × 2 seeds: files written, the table
 // holds mean ± std over the seeds (checked against the per-run results.json), so does the table per
-// popularity group (whose groups add up to each run's overall metrics), a rerun trains nothing, and
-// the zero-shot protocol reports Recall@K of held-out users.
+// popularity group (whose groups add up to each run's overall metrics), a rerun trains nothing, a
+// rerun with a larger patience continues the runs and one with another config is refused, and the
+// zero-shot protocol reports Recall@K of held-out users.
 import { it, expect, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -103,3 +104,36 @@ it('popularity matches the CPU count; zero-shot reports Recall@K and skips BPR',
   expect(zs.markdown).not.toContain('by how often');
   expect(readFileSync(join(out, 'zs', 'compare.md'), 'utf8')).toContain('zero-shot');
 }, 60_000);
+
+it('a rerun with a larger patience continues the finished runs (same result as training with it from the start); another config is refused before anything trains', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'mufasa-compare-'));
+  dirs.push(out);
+  const opts = { models: ['popularity', 'sasrec'], seeds: 1, base: { ...base, lr: 0.01 }, epochs: 8 };
+  const short = await compare(ds, { ...opts, out: join(out, 'a'), patience: 1 });
+  const shortRun = JSON.parse(readFileSync(join(out, 'a', 'sasrec', 'seed-0', 'results.json'), 'utf8'));
+  expect(shortRun.epochs).toBeLessThan(8); // the fixture must stop early, or this test checks nothing
+  const lines: string[] = [];
+  const extended = await compare(ds, { ...opts, out: join(out, 'a'), patience: 3, log: (l) => lines.push(l) });
+  expect(lines.filter((l) => l.includes('continuing'))).toEqual([
+    '[popularity seed 0] finished before with patience 1 → 3: continuing',
+    '[sasrec seed 0] finished before with patience 1 → 3: continuing',
+  ]);
+  const fresh = await compare(ds, { ...opts, out: join(out, 'b'), patience: 3 });
+  const run = (d: string) => JSON.parse(readFileSync(join(out, d, 'sasrec', 'seed-0', 'results.json'), 'utf8'));
+  expect(run('a').epochs).toBeGreaterThan(shortRun.epochs);
+  expect(run('a').config.patience).toBe(3);
+  for (const k of ['epochs', 'best_epoch']) expect(run('a')[k]).toBe(run('b')[k]);
+  expect(run('a').metrics.valid).toEqual(run('b').metrics.valid);
+  expect(run('a').metrics.test).toEqual(run('b').metrics.test);
+  extended.rows.forEach((r, i) => {
+    for (const c of ['HR@10', 'HR@20', 'NDCG@10', 'NDCG@20', 'MRR@10', 'best_epoch']) expect(r.mean[c]).toBe(fresh.rows[i].mean[c]);
+  });
+  expect(short.rows[1].mean['HR@10']).toBe(shortRun.metrics.test['HR@10']);
+
+  // A changed learning rate is not an extension: refused, naming the run and the field, and nothing trains.
+  const mtime = statSync(join(out, 'a', 'sasrec', 'seed-0', 'results.json')).mtimeMs;
+  const trained: string[] = [];
+  await expect(compare(ds, { ...opts, base: { ...base, lr: 0.02 }, out: join(out, 'a'), patience: 3, log: (l) => trained.push(l) })).rejects.toThrow(/popularity[/\\]seed-0: trained with another config \(lr 0\.01 → 0\.02\)/);
+  expect(trained.filter((l) => l.includes('training'))).toEqual([]);
+  expect(statSync(join(out, 'a', 'sasrec', 'seed-0', 'results.json')).mtimeMs).toBe(mtime);
+}, 120_000);

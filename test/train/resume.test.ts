@@ -47,3 +47,42 @@ it('refuses a best-model checkpoint (no training state) as a resume source', asy
   await train(ds, cfg, { checkpointDir: join(dir, 'best') });
   await expect(train(ds, cfg, { resumeFrom: join(dir, 'best') })).rejects.toThrow(/not a resumable checkpoint/);
 }, 30_000);
+
+// Early stopping is decided again on resume from the resumed config, so `--patience`/`--epochs` can
+// extend a finished run: the continuation must be the run that had the larger patience all along.
+it('a run stopped by patience 1 (or by its time budget), resumed with patience 4 (or no budget), equals a run trained with patience 4 (exactly); resumed unchanged, it stays stopped', async () => {
+  const ds = makeSynthetic({ seed: 5, users: 60, items: 80 });
+  const cfg: TrainConfig = { ...defaultTrainConfig, seed: 3, epochs: 8, mflEpochs: 1, cfEpochs: 2, batchSize: 16, itemBatchSize: 32, lossReadEvery: 3, lr: 0.01, model: { ...defaultTrainConfig.model, dim: 16 } };
+  const dir = mkdtempSync(join(tmpdir(), 'mufasa-resume-'));
+  dirs.push(dir);
+  const last = join(dir, 'last');
+  const hooks = { lastDir: last, checkpointDir: join(dir, 'best') };
+  const short = await train(ds, { ...cfg, patience: 1 }, hooks);
+  const sal = (r: typeof short) => r.log.filter((l) => l.stage === 'sal').map((l) => [l.epoch, l.loss, l.valid]);
+  const stoppedAt = sal(short).length;
+  expect(stoppedAt).toBeLessThan(cfg.epochs); // the fixture must stop early, or this test checks nothing
+  expect(loadCheckpoint(last).meta.stopped).toBe(true);
+
+  const same = await train(ds, { ...cfg, patience: 1 }, { ...hooks, resumeFrom: last });
+  expect(sal(same)).toEqual(sal(short));
+  expect(same.test).toEqual(short.test);
+
+  const long = await train(ds, { ...cfg, patience: 4 });
+  expect(sal(long).length).toBeGreaterThan(stoppedAt);
+  const extended = await train(ds, { ...cfg, patience: 4 }, { ...hooks, resumeFrom: last });
+  expect(sal(extended)).toEqual(sal(long));
+  expect(extended.bestEpoch).toBe(long.bestEpoch);
+  expect(extended.test).toEqual(long.test);
+  expect(loadCheckpoint(last).meta.epoch).toBe(sal(long).length);
+
+  // The same with a time budget that every epoch passes: stopped after epoch 1, whatever the patience.
+  const timed = join(dir, 'timed');
+  const tHooks = { lastDir: timed, checkpointDir: join(dir, 'best-timed') };
+  const budget = await train(ds, { ...cfg, patience: 4, timeBudget: 1e-6 }, tHooks);
+  expect(sal(budget)).toEqual(sal(long).slice(0, 1));
+  const stillTimed = await train(ds, { ...cfg, patience: 4, timeBudget: 1e-6 }, { ...tHooks, resumeFrom: timed });
+  expect(sal(stillTimed)).toEqual(sal(budget));
+  const unbudgeted = await train(ds, { ...cfg, patience: 4 }, { ...tHooks, resumeFrom: timed });
+  expect(sal(unbudgeted)).toEqual(sal(long));
+  expect(unbudgeted.test).toEqual(long.test);
+}, 120_000);
