@@ -158,9 +158,10 @@ export function configChanges(before: unknown, after: unknown, path = ''): { fie
 /**
  * What to do with OUT/<model>/seed-<s> given the config it must have: 'train' (nothing there yet, or an
  * interrupted run to resume from last/), 'reuse' (finished with this config), 'extend' (finished, and
- * only STOPPING_FIELDS changed: a sequence model resumes from last/ and the trainer decides again
- * whether it has stopped; a baseline, which has no last/, is retrained). Any other change is an error:
- * mixing runs of two configs in one table would be silently wrong.
+ * only STOPPING_FIELDS grew: a sequence model resumes from last/ and the trainer decides again whether
+ * it has stopped; a baseline, which has no last/, is retrained). Any other change is an error: mixing
+ * runs of two configs in one table would be silently wrong, and a run cannot be cut back to a smaller
+ * epoch cap, patience or budget than it ran with.
  */
 export function runPlan(dir: string, cfg: TrainConfig): { action: 'train' | 'reuse' | 'extend'; changes: string[] } {
   const file = join(dir, 'results.json');
@@ -170,9 +171,11 @@ export function runPlan(dir: string, cfg: TrainConfig): { action: 'train' | 'reu
   if (saved === undefined) return { action: 'train', changes: [] };
   const changes = configChanges(savedTrainConfig(saved, `${done ? file : last} config`), cfg);
   const fmt = (c: (typeof changes)[number]) => `${c.field} ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`;
-  const other = changes.filter((c) => !STOPPING_FIELDS.includes(c.field));
+  // A smaller stopping value cannot be applied after the fact: the run may have gone on past it.
+  const limit = (field: string, v: unknown) => (field === 'timeBudget' && v === 0 ? Infinity : Number(v));
+  const other = changes.filter((c) => !STOPPING_FIELDS.includes(c.field) || limit(c.field, c.after) < limit(c.field, c.before));
   if (other.length) {
-    throw new Error(`${dir}: ${done ? 'trained' : 'started'} with another config (${other.map(fmt).join(', ')}); use another --out, or delete that directory to train it again`);
+    throw new Error(`${dir}: ${done ? 'trained' : 'started'} with another config (${other.map(fmt).join(', ')}); only a larger epochs, patience or timeBudget continues a run; use another --out, or delete that directory to train it again`);
   }
   return { action: !done ? 'train' : changes.length ? 'extend' : 'reuse', changes: changes.map(fmt) };
 }

@@ -135,5 +135,8 @@ it('a rerun with a larger patience continues the finished runs (same result as t
   const trained: string[] = [];
   await expect(compare(ds, { ...opts, base: { ...base, lr: 0.02 }, out: join(out, 'a'), patience: 3, log: (l) => trained.push(l) })).rejects.toThrow(/popularity[/\\]seed-0: trained with another config \(lr 0\.01 → 0\.02\)/);
   expect(trained.filter((l) => l.includes('training'))).toEqual([]);
+  // Nor is a smaller patience: the runs went on past it.
+  await expect(compare(ds, { ...opts, out: join(out, 'a'), patience: 2, log: (l) => trained.push(l) })).rejects.toThrow(/trained with another config \(patience 3 → 2\)/);
+  expect(trained.filter((l) => l.includes('training'))).toEqual([]);
   expect(statSync(join(out, 'a', 'sasrec', 'seed-0', 'results.json')).mtimeMs).toBe(mtime);
 }, 120_000);
