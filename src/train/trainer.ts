@@ -134,7 +134,12 @@ export const defaultTrainConfig: TrainConfig = {
  */
 export function savedTrainConfig(saved: unknown, where = 'checkpoint config'): TrainConfig {
   const before = deepMerge(defaultTrainConfig, { model: { userHead: 'none', dropout: 0, layers: 1 }, windowStride: 'last' });
-  return deepMerge(before, saved, where);
+  try {
+    return deepMerge(before, saved, where);
+  } catch (e) {
+    // A saved config was valid when written, so an unknown field is a version mismatch, not a typo.
+    throw new Error(`${(e as Error).message}; the run was probably saved by a newer mufasa-gpu than this one`);
+  }
 }
 
 export interface EpochLog {
