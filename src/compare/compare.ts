@@ -168,7 +168,7 @@ export function runPlan(dir: string, cfg: TrainConfig): { action: 'train' | 'reu
   const last = join(dir, 'last');
   const done = existsSync(file);
   const saved = done ? JSON.parse(readFileSync(file, 'utf8')).config : existsSync(join(last, 'checkpoint.json')) ? loadCheckpoint(last).meta.config : undefined;
-  if (saved === undefined) return { action: 'train', changes: [] };
+  if (saved === undefined) return { action: done ? 'reuse' : 'train', changes: [] }; // results without a config: nothing to check
   const changes = configChanges(savedTrainConfig(saved, `${done ? file : last} config`), cfg);
   const fmt = (c: (typeof changes)[number]) => `${c.field} ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`;
   // A smaller stopping value cannot be applied after the fact: the run may have gone on past it.
@@ -287,8 +287,8 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
     writeFileAtomic(join(o.out, 'compare.json'), JSON.stringify({ dataset: ds.name, protocol, seen_items_excluded: true, columns, std: 'sample (n-1)', models: rows, skipped }, null, 2) + '\n');
   };
   // Every run directory is checked against its config before anything trains (runPlan).
-  const trained = o.models.filter((m) => !(m === 'bpr' && o.zeroShot));
-  const plans = new Map(trained.flatMap((model) => Array.from({ length: o.seeds }, (_, seed) => {
+  const withRuns = o.models.filter((m) => !(m === 'bpr' && o.zeroShot));
+  const plans = new Map(withRuns.flatMap((model) => Array.from({ length: o.seeds }, (_, seed) => {
     const dir = join(o.out, model, `seed-${seed}`);
     return [`${model}/${seed}`, runPlan(dir, runConfig(model, seed, o))] as const;
   })));
