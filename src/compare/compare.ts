@@ -21,7 +21,7 @@ import { train, defaultTrainConfig, savedTrainConfig } from '../train/trainer.ts
 import type { TrainConfig, TrainResult, EpochLog } from '../train/trainer.ts';
 import { writeFileAtomic, loadCheckpoint } from '../train/checkpoint.ts';
 import { presetOverrides, deepMerge, BASELINES } from '../model/presets.ts';
-import { trainPopularity, trainBprMf } from './baselines.ts';
+import { trainPopularity, trainBprMf, trainContentKnn } from './baselines.ts';
 import type { PopularityGroup } from '../train/breakdown.ts';
 
 export const LOO_COLUMNS = ['HR@10', 'HR@20', 'NDCG@10', 'NDCG@20', 'MRR@10'];
@@ -54,7 +54,7 @@ export interface RunRow {
   test: Record<string, number>;
   /** Test metrics with the user's earlier items left in the ranking (RecBole's rule); absent in old results. */
   testWithSeen?: Record<string, number>;
-  /** Test metrics per popularity group of the target (leave-one-out sequence models; absent for the baselines and old results). */
+  /** Test metrics per popularity group of the target (leave-one-out runs; absent in old results). */
   testByPopularity?: PopularityGroup[];
   valid: Record<string, number>;
   params: number;
@@ -320,6 +320,7 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
       let res: TrainResult;
       if (model === 'popularity') res = await trainPopularity(ds, cfg);
       else if (model === 'bpr') res = await trainBprMf(ds, cfg);
+      else if (model === 'content-knn') res = await trainContentKnn(ds, cfg);
       else {
         const last = join(dir, 'last');
         const resumeFrom = existsSync(join(last, 'checkpoint.json')) ? last : undefined;

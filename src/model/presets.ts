@@ -26,8 +26,8 @@ export const PRESETS: Record<string, { description: string; overrides: Record<st
   },
 };
 
-/** Non-sequence sanity rows of `mufasa compare`. */
-export const BASELINES = ['popularity', 'bpr'] as const;
+/** Non-sequence sanity rows of `mufasa compare` (src/compare/baselines.ts). */
+export const BASELINES = ['popularity', 'bpr', 'content-knn'] as const;
 
 export const MODEL_NAMES = [...Object.keys(PRESETS), ...BASELINES];
 

@@ -161,7 +161,7 @@ export interface TrainResult {
   test: Record<string, number>;
   /** The same with the user's earlier items left in the ranking (RecBole's rule for sequential models). */
   testWithSeen: Record<string, number>;
-  /** The test metrics per popularity group of the target item (metricsByPopularity, 4 groups); leave-one-out sequence models only. */
+  /** The test metrics per popularity group of the target item (metricsByPopularity, 4 groups); leave-one-out only (one target per user). */
   testByPopularity?: PopularityGroup[];
   log: EpochLog[];
   numParameters: number;
@@ -337,16 +337,12 @@ async function eachChunkRanks(model: SequenceModel, z: Tensor, withHistory: Eval
 }
 
 /**
- * Ranking metric sums of one chunk of cases: row r of `users` [chunk, d] against every row of `items`,
- * each case's seen items other than its targets excluded when `excludeSeen` (the target never is).
- * Shared by evaluateCases and the non-sequence baselines (src/compare/baselines.ts).
+ * The full-catalog rank of every target of one chunk of cases ([chunk·T]): row r of `users` [chunk, d]
+ * against every row of `items`, each case's seen items other than its targets excluded when
+ * `excludeSeen` (the target never is). Shared by rankCases and the non-sequence baselines
+ * (src/compare/baselines.ts).
  */
-export async function rankChunk(items: Tensor, users: Tensor, chunk: EvalCase[], excludeSeen: boolean): Promise<MetricSums> {
-  return sumsFromRanks(await chunkRanks(items, users, chunk, excludeSeen), chunk[0].targets.length);
-}
-
-/** rankChunk's ranks [chunk·T] (rankTargets with each case's exclusions). */
-async function chunkRanks(items: Tensor, users: Tensor, chunk: EvalCase[], excludeSeen: boolean): Promise<Int32Array> {
+export async function chunkRanks(items: Tensor, users: Tensor, chunk: EvalCase[], excludeSeen: boolean): Promise<Int32Array> {
   const offsets = new Int32Array(chunk.length + 1);
   const excl: number[] = [];
   chunk.forEach((c, i) => {

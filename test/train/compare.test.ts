@@ -81,18 +81,20 @@ it('2 models × 2 seeds: compare.md/json with mean ± std; a rerun skips finishe
   expect(res2.markdown).toBe(res.markdown);
 }, 120_000);
 
-it('popularity matches the CPU count; zero-shot reports Recall@K and skips BPR', async () => {
+it('popularity matches the CPU count and has a popularity breakdown; zero-shot reports Recall@K and skips BPR', async () => {
   const out = mkdtempSync(join(tmpdir(), 'mufasa-compare-'));
   dirs.push(out);
   const loo = await compare(ds, { models: ['popularity'], seeds: 1, out: join(out, 'loo'), base });
   expect(loo.rows[0].mean['HR@10']).toBeCloseTo(popularityHR10(ds), 12);
-  // The non-sequence baselines have no popularity breakdown, so no such table.
-  expect(loo.rows[0].byPopularity).toBeUndefined();
-  expect(loo.markdown).not.toContain('by how often');
-  const zs = await compare(ds, { models: ['popularity', 'bpr', 'mufasa-no-sal'], seeds: 1, out: join(out, 'zs'), base, epochs: 1, zeroShot: true });
+  // The baselines have the popularity breakdown too: popularity finds nothing outside the most popular group.
+  const groups = loo.rows[0].byPopularity!;
+  expect(groups.length).toBeGreaterThan(1);
+  expect(groups[0].mean['HR@10']).toBe(0);
+  expect(loo.markdown).toContain('by how often');
+  const zs = await compare(ds, { models: ['popularity', 'bpr', 'mufasa-no-sal', 'content-knn'], seeds: 1, out: join(out, 'zs'), base, epochs: 1, zeroShot: true });
   expect(zs.columns).toEqual(['Recall@5', 'Recall@10', 'Recall@20', 'Recall@50', 'Recall@100']);
   expect(zs.skipped.map((s) => s.model)).toEqual(['bpr']);
-  expect(zs.rows.map((r) => r.model)).toEqual(['popularity', 'mufasa-no-sal']);
+  expect(zs.rows.map((r) => r.model)).toEqual(['popularity', 'mufasa-no-sal', 'content-knn']);
   // 50 items: Recall@50 … @100 rank the whole catalog minus seen items, so every target is found.
   for (const r of zs.rows) {
     expect(r.mean['Recall@100']).toBeCloseTo(1, 12);
