@@ -26,14 +26,21 @@ import type { TrainConfig, TrainResult } from '../train/trainer.ts';
 import { metricsByPopularity, itemCounts } from '../train/breakdown.ts';
 import type { PopularityGroup } from '../train/breakdown.ts';
 
-/** Every case's ranks ([cases·T], cases with a history) for user vectors `userRow(case)` (rows of `users`) against `items`. */
-async function rankRows(items: Tensor, users: Tensor, cases: EvalCase[], row: (c: EvalCase) => number, excludeSeen = true): Promise<{ cases: EvalCase[]; ranks: Int32Array }> {
+/** A chunk's user vectors [chunk, d] (a new tensor; the caller disposes it). */
+type UserVectors = (chunk: EvalCase[]) => Tensor;
+
+/** Rows `row(case)` of a user matrix as UserVectors. */
+const rowsOf = (users: Tensor, row: (c: EvalCase) => number): UserVectors => (chunk) =>
+  tidy(() => noGrad(() => gatherRows(users, indexTensor(chunk.map(row), [chunk.length], users.shape[0]))));
+
+/** Every case's ranks ([cases·T], cases with a history) against `items`, 256 cases at a time. */
+async function rankRows(items: Tensor, cases: EvalCase[], usersOf: UserVectors, excludeSeen = true): Promise<{ cases: EvalCase[]; ranks: Int32Array }> {
   const withHistory = cases.filter((c) => c.history.length > 0);
   const T = withHistory[0]?.targets.length ?? 1;
   const ranks = new Int32Array(withHistory.length * T);
   for (let s = 0; s < withHistory.length; s += 256) {
     const chunk = withHistory.slice(s, s + 256);
-    const u = tidy(() => noGrad(() => gatherRows(users, indexTensor(chunk.map(row), [chunk.length], users.shape[0]))));
+    const u = usersOf(chunk);
     try {
       ranks.set(await chunkRanks(items, u, chunk, excludeSeen), s * T);
     } finally {
@@ -43,18 +50,18 @@ async function rankRows(items: Tensor, users: Tensor, cases: EvalCase[], row: (c
   return { cases: withHistory, ranks };
 }
 
-/** Metrics of user vectors `userRow(case)` (rows of `users`) against `items`, seen items excluded. */
-async function evaluateRows(items: Tensor, users: Tensor, cases: EvalCase[], row: (c: EvalCase) => number, excludeSeen = true): Promise<Record<string, number>> {
-  const r = await rankRows(items, users, cases, row, excludeSeen);
+/** The metrics of rankRows' ranks. */
+async function evaluateRows(items: Tensor, cases: EvalCase[], usersOf: UserVectors, excludeSeen = true): Promise<Record<string, number>> {
+  const r = await rankRows(items, cases, usersOf, excludeSeen);
   return finalize(sumsFromRanks(r.ranks, r.cases[0]?.targets.length ?? 1));
 }
 
 /** The valid, test (seen items excluded and left in) metrics, and for leave-one-out the test metrics per popularity group. */
-async function evaluateAll(items: Tensor, users: { valid: Tensor; test: Tensor }, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig, row: (c: EvalCase) => number): Promise<Pick<TrainResult, 'valid' | 'test' | 'testWithSeen' | 'testByPopularity'>> {
-  const valid = await evaluateRows(items, users.valid, split.valid, row);
-  const ranked = await rankRows(items, users.test, split.test, row);
+async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): Promise<Pick<TrainResult, 'valid' | 'test' | 'testWithSeen' | 'testByPopularity'>> {
+  const valid = await evaluateRows(items, split.valid, usersOf);
+  const ranked = await rankRows(items, split.test, usersOf);
   const test = finalize(sumsFromRanks(ranked.ranks, ranked.cases[0]?.targets.length ?? 1));
-  const testWithSeen = await evaluateRows(items, users.test, split.test, row, false);
+  const testWithSeen = await evaluateRows(items, split.test, usersOf, false);
   let testByPopularity: PopularityGroup[] | undefined;
   if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') testByPopularity = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, numItems));
   return { valid, test, testWithSeen, testByPopularity };
@@ -69,7 +76,7 @@ export async function trainPopularity(ds: Dataset, cfg: TrainConfig): Promise<Tr
   const items = tensor(count, [ds.numItems, 1]);
   const one = tensor([1], [1, 1]);
   try {
-    const metrics = await evaluateAll(items, { valid: one, test: one }, split, ds.numItems, cfg, () => 0);
+    const metrics = await evaluateAll(items, rowsOf(one, () => 0), split, ds.numItems, cfg);
     const wall = (performance.now() - t0) / 1000;
     return { config: cfg, bestEpoch: 0, wallSeconds: wall, ...metrics, log: [], numParameters: 0 };
   } finally {
@@ -87,7 +94,7 @@ export async function trainBprMf(ds: Dataset, cfg: TrainConfig): Promise<TrainRe
   const bpr = await trainBPR({ numUsers: split.train.length, numItems: ds.numItems, sequences: split.train }, { dim: cfg.model.dim, epochs, seed: cfg.seed });
   try {
     const trainS = (performance.now() - t0) / 1000;
-    const metrics = await evaluateAll(bpr.itemEmb, { valid: bpr.userEmb, test: bpr.userEmb }, split, ds.numItems, cfg, (c) => c.user);
+    const metrics = await evaluateAll(bpr.itemEmb, rowsOf(bpr.userEmb, (c) => c.user), split, ds.numItems, cfg);
     const log = bpr.losses.map((loss, i) => ({ stage: 'cf' as const, epoch: i + 1, loss, seconds: trainS / epochs, wall: (trainS * (i + 1)) / epochs }));
     return { config: cfg, bestEpoch: epochs, wallSeconds: (performance.now() - t0) / 1000, ...metrics, log, numParameters: bpr.userEmb.size + bpr.itemEmb.size };
   } finally {
@@ -109,12 +116,11 @@ export async function trainBprMf(ds: Dataset, cfg: TrainConfig): Promise<TrainRe
 export const CONTENT_KNN_HISTORY = 10;
 
 /**
- * Content-kNN's vectors: item i is the concatenation over the data set's modalities of its L2-normalised
- * modality vectors (a missing or zero one is a zero block), so x_i·x_j is the sum over modalities of
- * the cosines; a case's user vector is the sum of x_h over its last `history` items, and its score for
- * item j is the sum of j's content cosines to those items. [numItems·D] and [cases·D], row-major.
+ * Content-kNN's item vectors [numItems·dim], row-major: item i is the concatenation over the data set's
+ * modalities of its L2-normalised modality vectors (a missing or zero one is a zero block), so x_i·x_j
+ * is the sum over the modalities of the cosines.
  */
-export function contentKnnVectors(ds: Dataset, cases: EvalCase[], history = CONTENT_KNN_HISTORY): { dim: number; items: Float32Array; users: Float32Array } {
+export function contentKnnItems(ds: Dataset): { dim: number; items: Float32Array } {
   const mods = ds.items.modalities;
   if (!mods.length) throw new Error(`content-knn: data set '${ds.name}' has no item modalities`);
   const D = mods.reduce((a, m) => a + m.dim, 0);
@@ -131,32 +137,31 @@ export function contentKnnVectors(ds: Dataset, cases: EvalCase[], history = CONT
     }
     off += m.dim;
   }
-  const users = new Float32Array(cases.length * D);
+  return { dim: D, items };
+}
+
+/** Each case's user vector [cases·dim]: the sum of the item vectors of its last `history` items. */
+export function contentKnnUsers(items: Float32Array, dim: number, cases: EvalCase[], history = CONTENT_KNN_HISTORY): Float32Array {
+  const users = new Float32Array(cases.length * dim);
   cases.forEach((c, u) => {
     for (const h of c.history.subarray(Math.max(0, c.history.length - history))) {
-      for (let k = 0; k < D; k++) users[u * D + k] += items[h * D + k];
+      for (let k = 0; k < dim; k++) users[u * dim + k] += items[h * dim + k];
     }
   });
-  return { dim: D, items, users };
+  return users;
 }
 
 /** Content-kNN (no training): score_j = Σ over the last CONTENT_KNN_HISTORY history items h and over modalities of cos(h, j). */
 export async function trainContentKnn(ds: Dataset, cfg: TrainConfig): Promise<TrainResult> {
   const t0 = performance.now();
   const split = dataSplit(ds, cfg);
-  const v = contentKnnVectors(ds, split.valid);
-  const t = contentKnnVectors(ds, split.test);
-  const items = tensor(v.items, [ds.numItems, v.dim]);
-  const users = { valid: tensor(v.users, [split.valid.length, v.dim]), test: tensor(t.users, [split.test.length, v.dim]) };
-  // One user vector per case (valid and test histories differ by one item): the row is the case's index.
-  const index = new Map<EvalCase, number>();
-  for (const cs of [split.valid, split.test]) cs.forEach((c, i) => index.set(c, i));
+  const { dim, items: x } = contentKnnItems(ds);
+  const items = tensor(x, [ds.numItems, dim]);
   try {
-    const metrics = await evaluateAll(items, users, split, ds.numItems, cfg, (c) => index.get(c)!);
+    // User vectors per chunk of cases, so memory stays at 256 users whatever the data set's size.
+    const metrics = await evaluateAll(items, (chunk) => tensor(contentKnnUsers(x, dim, chunk), [chunk.length, dim]), split, ds.numItems, cfg);
     return { config: cfg, bestEpoch: 0, wallSeconds: (performance.now() - t0) / 1000, ...metrics, log: [], numParameters: 0 };
   } finally {
     items.dispose();
-    users.valid.dispose();
-    users.test.dispose();
   }
 }

@@ -8,7 +8,7 @@ import { leaveOneOut } from '../../src/data/split.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 import type { EvalCase } from '../../src/data/split.ts';
 import { defaultTrainConfig } from '../../src/train/trainer.ts';
-import { trainContentKnn, contentKnnVectors, CONTENT_KNN_HISTORY } from '../../src/compare/baselines.ts';
+import { trainContentKnn, contentKnnItems, contentKnnUsers, CONTENT_KNN_HISTORY } from '../../src/compare/baselines.ts';
 import { ranksRef, metricsRef } from '../reference/metrics.ts';
 
 const ds = makeSynthetic({ seed: 4, users: 45, items: 70, minSeqLen: 6, maxSeqLen: 30 });
@@ -71,7 +71,8 @@ it('content-kNN: test metrics, per-group breakdown and vectors equal the float64
   for (const k of ['HR@10', 'NDCG@10']) expect(g.reduce((a, x) => a + x.metrics[k] * x.users, 0) / cases.length).toBeCloseTo(res.test[k], 12);
 
   // The vectors: unit blocks per present modality, and user = Σ of the last 10 history rows.
-  const v = contentKnnVectors(ds, cases);
+  const x = contentKnnItems(ds);
+  const v = { ...x, users: contentKnnUsers(x.items, x.dim, cases) };
   expect(v.dim).toBe(ds.items.modalities.reduce((a, m) => a + m.dim, 0));
   for (let i = 0; i < I; i++) {
     let off = 0;
