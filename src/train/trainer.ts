@@ -95,7 +95,11 @@ export const defaultTrainConfig: TrainConfig = {
   protocol: 'leaveOneOut',
   timeBudget: 0,
   seed: 0,
-  epochs: 30,
+  // A cap, not a schedule: early stopping (patience) ends a run. 30 cut the engine's SASRec short on
+  // ML-100K: with patience 10 its best validation epochs were 39, 52 and 54 (seeds 0–2, llvmpipe,
+  // 'half' windows), and its 3-seed test HR@10 / NDCG@10 rose from 0.1863 / 0.1018 (patience 5) to
+  // 0.2015 / 0.1088; MUFASA's best epochs were 30, 36 and 23.
+  epochs: 100,
   mflEpochs: 5,
   // Paper's cascade, MFL fine-tuned in stage 2. ML-100K (seed 0, llvmpipe): frozen reached valid
   // NDCG@10 0.0189 at best in 10 SAL epochs, finetune 0.0581 by epoch 10 (both ranked by raw u·z, before
