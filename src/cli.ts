@@ -116,6 +116,14 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   if (o.zeroShot) cfg = { ...cfg, protocol: 'zeroShot' };
   if (o.timeBudget) cfg = { ...cfg, timeBudget: parseCount('--time-budget', o.timeBudget)! };
   if (o.patience) cfg = { ...cfg, patience: parseCount('--patience', o.patience)! };
+  if (prev) {
+    // A larger stopping value continues the run exactly; a smaller one cannot undo epochs already run.
+    const before = savedTrainConfig(prev.config, `${resumeFrom} config`);
+    const limit = (v: number, budget: boolean) => (budget && v === 0 ? Infinity : v);
+    for (const [f, budget] of [['epochs', false], ['patience', false], ['timeBudget', true]] as const) {
+      if (limit(cfg[f], budget) < limit(before[f], budget)) console.warn(`warning: ${f} ${cfg[f]} is smaller than the ${before[f]} this run was trained with; a run already past it just stops, which is not the run the smaller value would have given`);
+    }
+  }
   const out = resolve(o.out ?? o.resume ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-')));
   mkdirSync(out, { recursive: true });
   const gpu = await initEngine();
