@@ -11,7 +11,7 @@ import type { Dataset } from './data/dataset.ts';
 import { loadMovieLens } from './data/movielens.ts';
 import { loadGeneric } from './data/generic.ts';
 import { makeSynthetic } from './data/synthetic.ts';
-import { train, defaultTrainConfig, buildModel, loadWeights, evaluateCases, rankCases, uploadModalities, dataSplit, savedTrainConfig } from './train/trainer.ts';
+import { train, defaultTrainConfig, buildModel, loadWeights, evaluateCases, rankCases, uploadModalities, dataSplit, savedTrainConfig, smallerStopping } from './train/trainer.ts';
 import { metricsByPopularity, itemCounts } from './train/breakdown.ts';
 import type { TrainConfig, EpochLog } from './train/trainer.ts';
 import { presetOverrides, deepMerge, MODEL_NAMES, PRESETS } from './model/presets.ts';
@@ -117,11 +117,9 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   if (o.timeBudget) cfg = { ...cfg, timeBudget: parseCount('--time-budget', o.timeBudget)! };
   if (o.patience) cfg = { ...cfg, patience: parseCount('--patience', o.patience)! };
   if (prev) {
-    // A larger stopping value continues the run exactly; a smaller one cannot undo epochs already run.
     const before = savedTrainConfig(prev.config, `${resumeFrom} config`);
-    const limit = (v: number, budget: boolean) => (budget && v === 0 ? Infinity : v);
-    for (const [f, budget] of [['epochs', false], ['patience', false], ['timeBudget', true]] as const) {
-      if (limit(cfg[f], budget) < limit(before[f], budget)) console.warn(`warning: ${f} ${cfg[f]} is smaller than the ${before[f]} this run was trained with; a run already past it just stops, which is not the run the smaller value would have given`);
+    for (const f of smallerStopping(before, cfg)) {
+      console.warn(`warning: ${f} ${cfg[f]} is smaller than the ${before[f]} this run was trained with; a run already past it just stops, which is not the run the smaller value would have given`);
     }
   }
   const out = resolve(o.out ?? o.resume ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-')));

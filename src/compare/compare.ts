@@ -17,7 +17,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.ts';
-import { train, defaultTrainConfig, savedTrainConfig } from '../train/trainer.ts';
+import { train, defaultTrainConfig, savedTrainConfig, smallerStopping, STOPPING_FIELDS } from '../train/trainer.ts';
 import type { TrainConfig, TrainResult, EpochLog } from '../train/trainer.ts';
 import { writeFileAtomic, loadCheckpoint } from '../train/checkpoint.ts';
 import { presetOverrides, deepMerge, BASELINES } from '../model/presets.ts';
@@ -142,9 +142,6 @@ export function runConfig(model: string, seed: number, o: Pick<CompareOptions, '
   return cfg;
 }
 
-/** Config fields that only decide when a run stops: changing them continues a run instead of redoing it. */
-export const STOPPING_FIELDS = ['epochs', 'patience', 'timeBudget'];
-
 /** Every field (dotted path) whose value differs between two configs, with both values. */
 export function configChanges(before: unknown, after: unknown, path = ''): { field: string; before: unknown; after: unknown }[] {
   const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -169,11 +166,11 @@ export function runPlan(dir: string, cfg: TrainConfig): { action: 'train' | 'reu
   const done = existsSync(file);
   const saved = done ? JSON.parse(readFileSync(file, 'utf8')).config : existsSync(join(last, 'checkpoint.json')) ? loadCheckpoint(last).meta.config : undefined;
   if (saved === undefined) return { action: done ? 'reuse' : 'train', changes: [] }; // results without a config: nothing to check
-  const changes = configChanges(savedTrainConfig(saved, `${done ? file : last} config`), cfg);
+  const savedCfg = savedTrainConfig(saved, `${done ? file : last} config`);
+  const changes = configChanges(savedCfg, cfg);
   const fmt = (c: (typeof changes)[number]) => `${c.field} ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`;
-  // A smaller stopping value cannot be applied after the fact: the run may have gone on past it.
-  const limit = (field: string, v: unknown) => (field === 'timeBudget' && v === 0 ? Infinity : Number(v));
-  const other = changes.filter((c) => !STOPPING_FIELDS.includes(c.field) || limit(c.field, c.after) < limit(c.field, c.before));
+  const smaller = new Set<string>(smallerStopping(savedCfg, cfg));
+  const other = changes.filter((c) => !(STOPPING_FIELDS as readonly string[]).includes(c.field) || smaller.has(c.field));
   if (other.length) {
     throw new Error(`${dir}: ${done ? 'trained' : 'started'} with another config (${other.map(fmt).join(', ')}); only a larger epochs, patience or timeBudget continues a run; use another --out, or delete that directory to train it again`);
   }

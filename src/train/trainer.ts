@@ -146,6 +146,18 @@ export function savedTrainConfig(saved: unknown, where = 'checkpoint config'): T
   }
 }
 
+/** The config fields that only decide when a run stops (a resume may change them: TrainHooks.resumeFrom). */
+export const STOPPING_FIELDS = ['epochs', 'patience', 'timeBudget'] as const;
+
+/**
+ * The stopping fields `after` sets lower than `before` (timeBudget 0 = none = the largest). A larger
+ * value continues a run exactly; a smaller one cannot undo the epochs a run already went past it.
+ */
+export function smallerStopping(before: TrainConfig, after: TrainConfig): (typeof STOPPING_FIELDS)[number][] {
+  const limit = (f: (typeof STOPPING_FIELDS)[number], c: TrainConfig) => (f === 'timeBudget' && c[f] === 0 ? Infinity : c[f]);
+  return STOPPING_FIELDS.filter((f) => limit(f, after) < limit(f, before));
+}
+
 export interface EpochLog {
   stage: 'cf' | 'mfl' | 'sal';
   epoch: number;

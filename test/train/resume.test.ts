@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { train, defaultTrainConfig } from '../../src/train/trainer.ts';
+import { train, defaultTrainConfig, smallerStopping } from '../../src/train/trainer.ts';
 import type { TrainConfig } from '../../src/train/trainer.ts';
 import { loadCheckpoint } from '../../src/train/checkpoint.ts';
 
@@ -86,3 +86,13 @@ it('a run stopped by patience 1 (or by its time budget), resumed with patience 4
   expect(sal(unbudgeted)).toEqual(sal(long));
   expect(unbudgeted.test).toEqual(long.test);
 }, 120_000);
+
+it('smallerStopping names the stopping fields a resume lowers (timeBudget 0 = no budget = the largest)', () => {
+  const c: TrainConfig = { ...defaultTrainConfig, epochs: 40, patience: 5, timeBudget: 0 };
+  expect(smallerStopping(c, c)).toEqual([]);
+  expect(smallerStopping(c, { ...c, epochs: 70, patience: 10 })).toEqual([]);
+  expect(smallerStopping(c, { ...c, epochs: 30, patience: 4 })).toEqual(['epochs', 'patience']);
+  expect(smallerStopping(c, { ...c, timeBudget: 600 })).toEqual(['timeBudget']);
+  expect(smallerStopping({ ...c, timeBudget: 600 }, c)).toEqual([]);
+  expect(smallerStopping({ ...c, timeBudget: 600 }, { ...c, timeBudget: 300 })).toEqual(['timeBudget']);
+});
