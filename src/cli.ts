@@ -109,17 +109,17 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   let cfg: TrainConfig = defaultTrainConfig;
   const modelName = o.model ?? ((prev?.data as { model?: string } | null)?.model) ?? 'mufasa';
   if (o.config) cfg = deepMerge(cfg, JSON.parse(readFileSync(o.config, 'utf8')), o.config);
-  if (prev && !o.config) cfg = savedTrainConfig(prev.config, `${resumeFrom} config`);
+  const saved = prev ? savedTrainConfig(prev.config, `${resumeFrom} config`) : null;
+  if (saved && !o.config) cfg = saved;
   else cfg = deepMerge(cfg, presetOverrides(modelName), `model preset '${modelName}'`);
   if (o.epochs) cfg = { ...cfg, epochs: +o.epochs };
   if (o.seed) cfg = { ...cfg, seed: +o.seed };
   if (o.zeroShot) cfg = { ...cfg, protocol: 'zeroShot' };
   if (o.timeBudget) cfg = { ...cfg, timeBudget: parseCount('--time-budget', o.timeBudget)! };
   if (o.patience) cfg = { ...cfg, patience: parseCount('--patience', o.patience)! };
-  if (prev) {
-    const before = savedTrainConfig(prev.config, `${resumeFrom} config`);
-    for (const f of smallerStopping(before, cfg)) {
-      console.warn(`warning: ${f} ${cfg[f]} is smaller than the ${before[f]} this run was trained with; a run already past it just stops, which is not the run the smaller value would have given`);
+  if (saved) {
+    for (const f of smallerStopping(saved, cfg)) {
+      console.warn(`warning: ${f} ${cfg[f]} is smaller than the ${saved[f]} this run was trained with; a run already past it just stops, which is not the run the smaller value would have given`);
     }
   }
   const out = resolve(o.out ?? o.resume ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-')));

@@ -19,48 +19,30 @@ import { gatherRows, indexTensor } from '../tensor/ops/gather.ts';
 import { tidy } from '../tensor/scope.ts';
 import { noGrad } from '../tensor/tape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { finalize, sumsFromRanks } from '../train/metrics.ts';
+import { finalize } from '../train/metrics.ts';
 import { trainBPR } from '../train/cf.ts';
-import { dataSplit, chunkRanks } from '../train/trainer.ts';
+import { dataSplit, rankChunks } from '../train/trainer.ts';
 import type { TrainConfig, TrainResult } from '../train/trainer.ts';
 import { metricsByPopularity, itemCounts } from '../train/breakdown.ts';
 import type { PopularityGroup } from '../train/breakdown.ts';
 
-/** A chunk's user vectors [chunk, d] (a new tensor; the caller disposes it). */
+/** A chunk's user vectors [chunk, d] (a new tensor; rankChunks disposes it). */
 type UserVectors = (chunk: EvalCase[]) => Tensor;
 
 /** Rows `row(case)` of a user matrix as UserVectors. */
 const rowsOf = (users: Tensor, row: (c: EvalCase) => number): UserVectors => (chunk) =>
   tidy(() => noGrad(() => gatherRows(users, indexTensor(chunk.map(row), [chunk.length], users.shape[0]))));
 
-/** Every case's ranks ([cases·T], cases with a history) against `items`, 256 cases at a time. */
-async function rankRows(items: Tensor, cases: EvalCase[], usersOf: UserVectors, excludeSeen = true): Promise<{ cases: EvalCase[]; ranks: Int32Array }> {
-  const withHistory = cases.filter((c) => c.history.length > 0);
-  const T = withHistory[0]?.targets.length ?? 1;
-  const ranks = new Int32Array(withHistory.length * T);
-  for (let s = 0; s < withHistory.length; s += 256) {
-    const chunk = withHistory.slice(s, s + 256);
-    const u = usersOf(chunk);
-    try {
-      ranks.set(await chunkRanks(items, u, chunk, excludeSeen), s * T);
-    } finally {
-      u.dispose();
-    }
-  }
-  return { cases: withHistory, ranks };
-}
-
-/** The metrics of rankRows' ranks. */
+/** The metrics of rankChunks' ranks. */
 async function evaluateRows(items: Tensor, cases: EvalCase[], usersOf: UserVectors, excludeSeen = true): Promise<Record<string, number>> {
-  const r = await rankRows(items, cases, usersOf, excludeSeen);
-  return finalize(sumsFromRanks(r.ranks, r.cases[0]?.targets.length ?? 1));
+  return finalize((await rankChunks(items, cases, usersOf, 256, excludeSeen)).sums);
 }
 
 /** The valid, test (seen items excluded and left in) metrics, and for leave-one-out the test metrics per popularity group. */
 async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): Promise<Pick<TrainResult, 'valid' | 'test' | 'testWithSeen' | 'testByPopularity'>> {
   const valid = await evaluateRows(items, split.valid, usersOf);
-  const ranked = await rankRows(items, split.test, usersOf);
-  const test = finalize(sumsFromRanks(ranked.ranks, ranked.cases[0]?.targets.length ?? 1));
+  const ranked = await rankChunks(items, split.test, usersOf);
+  const test = finalize(ranked.sums);
   const testWithSeen = await evaluateRows(items, split.test, usersOf, false);
   let testByPopularity: PopularityGroup[] | undefined;
   if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') testByPopularity = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, numItems));

@@ -287,7 +287,8 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
   const withRuns = o.models.filter((m) => !(m === 'bpr' && o.zeroShot));
   const plans = new Map(withRuns.flatMap((model) => Array.from({ length: o.seeds }, (_, seed) => {
     const dir = join(o.out, model, `seed-${seed}`);
-    return [`${model}/${seed}`, runPlan(dir, runConfig(model, seed, o))] as const;
+    const cfg = runConfig(model, seed, o);
+    return [`${model}/${seed}`, { cfg, ...runPlan(dir, cfg) }] as const;
   })));
   for (const model of o.models) {
     if (model === 'bpr' && o.zeroShot) {
@@ -312,7 +313,7 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
         rmSync(file);
       }
       mkdirSync(dir, { recursive: true });
-      const cfg = runConfig(model, seed, o);
+      const cfg = plan.cfg;
       log(`[${model} seed ${seed}] training → ${dir}`);
       let res: TrainResult;
       if (model === 'popularity') res = await trainPopularity(ds, cfg);

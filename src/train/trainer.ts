@@ -322,43 +322,47 @@ export async function evaluateCases(model: SequenceModel, z: Tensor, cases: Eval
  * (src/train/breakdown.ts) next to the overall numbers.
  */
 export async function rankCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<{ cases: EvalCase[]; ranks: Int32Array; sums: MetricSums }> {
-  const withHistory = cases.filter((c) => c.history.length > 0);
-  const T = withHistory[0]?.targets.length ?? 1;
-  const ranks = new Int32Array(withHistory.length * T);
-  let sums = emptySums();
-  await eachChunkRanks(model, z, withHistory, maxLen, batchSize, excludeSeen, (s, chunk, r) => {
-    ranks.set(r, s * T);
-    sums = addSums(sums, sumsFromRanks(r, T));
-  });
-  return { cases: withHistory, ranks, sums };
-}
-
-/** The ranks of each chunk of `batchSize` cases (all with a history), in order, with the chunk's first index: user vectors after the history, ranked by the model's score. */
-async function eachChunkRanks(model: SequenceModel, z: Tensor, withHistory: EvalCase[], maxLen: number, batchSize: number, excludeSeen: boolean, f: (start: number, chunk: EvalCase[], ranks: Int32Array) => void): Promise<void> {
   // Rank by the score the model was trained with (cosine for MUFASA), not by raw dot products.
   const zr = noGrad(() => rankingVectors(model, z));
   try {
-    for (let s = 0; s < withHistory.length; s += batchSize) {
-      const chunk = withHistory.slice(s, s + batchSize);
-      const users = tidy(() => noGrad(() => rankingVectors(model, reshape(model.userVectors(z, historyBatch(chunk, model.numItems, maxLen), true), [chunk.length, model.dim]))));
-      try {
-        f(s, chunk, await chunkRanks(zr, users, chunk, excludeSeen));
-      } finally {
-        users.dispose();
-      }
-    }
+    const usersOf = (chunk: EvalCase[]) => tidy(() => noGrad(() => rankingVectors(model, reshape(model.userVectors(z, historyBatch(chunk, model.numItems, maxLen), true), [chunk.length, model.dim]))));
+    return await rankChunks(zr, cases, usersOf, batchSize, excludeSeen);
   } finally {
     if (zr !== z) zr.dispose();
   }
 }
 
 /**
+ * Every target's rank against `items` for the cases with a history, `batchSize` at a time, with the
+ * metric sums added chunk by chunk: [cases·T] in the order of the returned cases. `usersOf(chunk)`
+ * gives the chunk's user vectors [chunk, d] as a new tensor (disposed here). Shared by rankCases and
+ * the non-sequence baselines (src/compare/baselines.ts).
+ */
+export async function rankChunks(items: Tensor, cases: EvalCase[], usersOf: (chunk: EvalCase[]) => Tensor, batchSize = 256, excludeSeen = true): Promise<{ cases: EvalCase[]; ranks: Int32Array; sums: MetricSums }> {
+  const withHistory = cases.filter((c) => c.history.length > 0);
+  const T = withHistory[0]?.targets.length ?? 1;
+  const ranks = new Int32Array(withHistory.length * T);
+  let sums = emptySums();
+  for (let s = 0; s < withHistory.length; s += batchSize) {
+    const chunk = withHistory.slice(s, s + batchSize);
+    const users = usersOf(chunk);
+    try {
+      const r = await chunkRanks(items, users, chunk, excludeSeen);
+      ranks.set(r, s * T);
+      sums = addSums(sums, sumsFromRanks(r, T));
+    } finally {
+      users.dispose();
+    }
+  }
+  return { cases: withHistory, ranks, sums };
+}
+
+/**
  * The full-catalog rank of every target of one chunk of cases ([chunk·T]): row r of `users` [chunk, d]
  * against every row of `items`, each case's seen items other than its targets excluded when
- * `excludeSeen` (the target never is). Shared by rankCases and the non-sequence baselines
- * (src/compare/baselines.ts).
+ * `excludeSeen` (the target never is).
  */
-export async function chunkRanks(items: Tensor, users: Tensor, chunk: EvalCase[], excludeSeen: boolean): Promise<Int32Array> {
+async function chunkRanks(items: Tensor, users: Tensor, chunk: EvalCase[], excludeSeen: boolean): Promise<Int32Array> {
   const offsets = new Int32Array(chunk.length + 1);
   const excl: number[] = [];
   chunk.forEach((c, i) => {
