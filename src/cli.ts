@@ -11,8 +11,8 @@ import type { Dataset } from './data/dataset.ts';
 import { loadMovieLens } from './data/movielens.ts';
 import { loadGeneric } from './data/generic.ts';
 import { makeSynthetic } from './data/synthetic.ts';
-import { train, defaultTrainConfig, buildModel, loadWeights, evaluateCases, rankCases, uploadModalities, dataSplit, savedTrainConfig, smallerStopping } from './train/trainer.ts';
-import { metricsByPopularity, itemCounts } from './train/breakdown.ts';
+import { train, defaultTrainConfig, buildModel, loadWeights, rankCases, uploadModalities, dataSplit, savedTrainConfig, smallerStopping } from './train/trainer.ts';
+import { metricsByPopularity, itemCounts, metricsByGap, gapLabel, parseGapEdges, DEFAULT_GAP_EDGES } from './train/breakdown.ts';
 import type { TrainConfig, EpochLog } from './train/trainer.ts';
 import { presetOverrides, deepMerge, MODEL_NAMES, PRESETS } from './model/presets.ts';
 import { compare, resultsJson, LOO_COLUMNS, ZERO_SHOT_COLUMNS } from './compare/compare.ts';
@@ -179,8 +179,10 @@ async function cmdEval(o: Record<string, string | boolean>): Promise<void> {
   const groups = o.byPopularity === undefined ? 0 : o.byPopularity === true ? 4 : Number(o.byPopularity);
   if (o.byPopularity !== undefined && !(Number.isInteger(groups) && groups >= 1)) throw new Error(`--by-popularity: the number of groups must be a positive integer, got '${o.byPopularity}'`);
   if (groups && cfg.protocol !== 'leaveOneOut') throw new Error(`--by-popularity needs a leave-one-out checkpoint (one target per user); ${o.checkpoint} was trained with ${cfg.protocol}`);
+  const gapEdges = o.byGap === undefined ? null : o.byGap === true ? DEFAULT_GAP_EDGES : parseGapEdges(String(o.byGap));
   const split = dataSplit(ds, cfg);
-  const valid = finalize(await evaluateCases(model, z, split.valid, cfg.maxLen));
+  const rankedValid = await rankCases(model, z, split.valid, cfg.maxLen);
+  const valid = finalize(rankedValid.sums);
   const ranked = await rankCases(model, z, split.test, cfg.maxLen);
   const test = finalize(ranked.sums);
   const cols = cfg.protocol === 'zeroShot' ? [...ZERO_SHOT_COLUMNS, 'NDCG@10'] : LOO_COLUMNS;
@@ -189,6 +191,16 @@ async function cmdEval(o: Record<string, string | boolean>): Promise<void> {
     const rows = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, ds.numItems), groups);
     const table = metricsTable(rows.map((g) => [`${g.lo}–${g.hi} (${g.users} users)`, g.metrics]), LOO_COLUMNS).replace('| split |', '| target item seen in training |');
     console.log(`\ntest by the target item's training count, rarest first:\n${table}`);
+  }
+  if (gapEdges) {
+    const rows = (['valid', 'test'] as const).flatMap((name) => {
+      const r = name === 'valid' ? rankedValid : ranked;
+      return metricsByGap(r.ranks, r.cases, gapEdges, r.targetsPerCase).map((g): [string, Record<string, number>] => [`${name}: ${gapLabel(g)} (${g.users} users)`, g.metrics]);
+    });
+    const table = metricsTable(rows, cols).replace('| split |', '| split: time since the item before the target |');
+    console.log(
+      `\nby the time from the interaction before the target to the target (timestamp units; a target sharing its timestamp with the item before it is placed after it by the item-id tie rule):\n${table}`,
+    );
   }
 }
 
@@ -264,6 +276,7 @@ export function program(): Command {
     .requiredOption('--checkpoint <dir>')
     .option('--zero-shot', 'require a zero-shot checkpoint (train --zero-shot) and report Recall@5…100 of its held-out users')
     .option('--by-popularity [groups]', "also the test metrics per group of users by their target item's training count (default 4 groups, rarest first)")
+    .option('--by-gap [edges]', 'also the validation and test metrics by the time from the interaction before the target to it, in timestamp units: groups ≤ e1, (e1, e2], …, > last (default 0,60,3600: same timestamp, a minute, an hour, more)')
     .action((o) => cmdEval(o));
   p.command('compare')
     .description('train several models × seeds with early stopping and write a table of mean ± std (OUT/compare.md, OUT/compare.json); finished runs are not retrained')

@@ -23,7 +23,7 @@ import { finalize } from '../train/metrics.ts';
 import { trainBPR } from '../train/cf.ts';
 import { dataSplit, rankChunks } from '../train/trainer.ts';
 import type { TrainConfig, TrainResult } from '../train/trainer.ts';
-import { metricsByPopularity, itemCounts } from '../train/breakdown.ts';
+import { metricsByPopularity, itemCounts, metricsByGap, DEFAULT_GAP_EDGES } from '../train/breakdown.ts';
 import type { PopularityGroup } from '../train/breakdown.ts';
 
 /** A chunk's user vectors [chunk, d] (a new tensor; rankChunks disposes it). */
@@ -38,15 +38,21 @@ async function evaluateRows(items: Tensor, cases: EvalCase[], usersOf: UserVecto
   return finalize((await rankChunks(items, cases, usersOf, 256, excludeSeen)).sums);
 }
 
-/** The valid, test (seen items excluded and left in) metrics, and for leave-one-out the test metrics per popularity group. */
-async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): Promise<Pick<TrainResult, 'valid' | 'test' | 'testWithSeen' | 'testByPopularity'>> {
-  const valid = await evaluateRows(items, split.valid, usersOf);
+/** The valid, test (seen items excluded and left in) metrics, their gap groups, and for leave-one-out the test metrics per popularity group. */
+async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): Promise<Pick<TrainResult, 'valid' | 'test' | 'testWithSeen' | 'testByPopularity' | 'validByGap' | 'testByGap'>> {
+  const rankedValid = await rankChunks(items, split.valid, usersOf);
   const ranked = await rankChunks(items, split.test, usersOf);
-  const test = finalize(ranked.sums);
   const testWithSeen = await evaluateRows(items, split.test, usersOf, false);
   let testByPopularity: PopularityGroup[] | undefined;
   if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') testByPopularity = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, numItems));
-  return { valid, test, testWithSeen, testByPopularity };
+  return {
+    valid: finalize(rankedValid.sums),
+    test: finalize(ranked.sums),
+    testWithSeen,
+    testByPopularity,
+    validByGap: metricsByGap(rankedValid.ranks, rankedValid.cases, DEFAULT_GAP_EDGES, rankedValid.targetsPerCase),
+    testByGap: metricsByGap(ranked.ranks, ranked.cases, DEFAULT_GAP_EDGES, ranked.targetsPerCase),
+  };
 }
 
 /** Popularity: score_i = #training interactions with i (one "user vector" [1], items [I, 1]). */

@@ -22,7 +22,8 @@ import type { TrainConfig, TrainResult, EpochLog } from '../train/trainer.ts';
 import { writeFileAtomic, loadCheckpoint } from '../train/checkpoint.ts';
 import { presetOverrides, deepMerge, BASELINES } from '../model/presets.ts';
 import { trainPopularity, trainBprMf, trainContentKnn } from './baselines.ts';
-import type { PopularityGroup } from '../train/breakdown.ts';
+import { gapLabel } from '../train/breakdown.ts';
+import type { PopularityGroup, GapGroup } from '../train/breakdown.ts';
 
 export const LOO_COLUMNS = ['HR@10', 'HR@20', 'NDCG@10', 'NDCG@20', 'MRR@10'];
 export const ZERO_SHOT_COLUMNS = ['Recall@5', 'Recall@10', 'Recall@20', 'Recall@50', 'Recall@100'];
@@ -56,6 +57,9 @@ export interface RunRow {
   testWithSeen?: Record<string, number>;
   /** Test metrics per popularity group of the target (leave-one-out runs; absent in old results). */
   testByPopularity?: PopularityGroup[];
+  /** Metrics per group of the time since the interaction before the target (absent in old results). */
+  validByGap?: GapGroup[];
+  testByGap?: GapGroup[];
   valid: Record<string, number>;
   params: number;
   s_per_epoch: number;
@@ -72,7 +76,10 @@ export interface ModelRow {
   mean: Record<string, number>;
   std: Record<string, number>;
   /** Mean ± std over seeds of HR@10 and NDCG@10 per popularity group, when every run has the same groups. */
-  byPopularity?: { lo: number; hi: number; users: number; mean: Record<string, number>; std: Record<string, number> }[];
+  byPopularity?: MeanGroup<PopularityGroup>[];
+  /** The same per group of the time since the interaction before the target (validation and test). */
+  validByGap?: MeanGroup<GapGroup>[];
+  testByGap?: MeanGroup<GapGroup>[];
   runs: RunRow[];
 }
 
@@ -102,7 +109,7 @@ export function resultsJson(model: string, ds: Dataset, res: TrainResult): Recor
     s_per_epoch: main.length ? main.reduce((a, l) => a + l.seconds, 0) / main.length : 0,
     wall_to_best_s: best?.wall ?? res.wallSeconds,
     seen_items_excluded: true,
-    metrics: { valid: res.valid, test: res.test, test_seen_in_ranking: res.testWithSeen, ...(res.testByPopularity ? { test_by_popularity: res.testByPopularity } : {}) },
+    metrics: { valid: res.valid, test: res.test, test_seen_in_ranking: res.testWithSeen, ...(res.testByPopularity ? { test_by_popularity: res.testByPopularity } : {}), ...(res.validByGap ? { valid_by_gap: res.validByGap } : {}), ...(res.testByGap ? { test_by_gap: res.testByGap } : {}) },
     log: res.log,
   };
 }
@@ -113,13 +120,15 @@ function mainEpochs(log: EpochLog[]): EpochLog[] {
 }
 
 function rowOf(model: string, seed: number, r: Record<string, unknown>): RunRow {
-  const m = r.metrics as { valid: Record<string, number>; test: Record<string, number>; test_seen_in_ranking?: Record<string, number>; test_by_popularity?: PopularityGroup[] };
+  const m = r.metrics as { valid: Record<string, number>; test: Record<string, number>; test_seen_in_ranking?: Record<string, number>; test_by_popularity?: PopularityGroup[]; valid_by_gap?: GapGroup[]; test_by_gap?: GapGroup[] };
   return {
     model,
     seed,
     test: m.test,
     testWithSeen: m.test_seen_in_ranking,
     testByPopularity: m.test_by_popularity,
+    validByGap: m.valid_by_gap,
+    testByGap: m.test_by_gap,
     valid: m.valid,
     params: Number(r.params ?? 0),
     s_per_epoch: Number(r.s_per_epoch ?? 0),
@@ -195,41 +204,60 @@ export function aggregate(runs: RunRow[], columns: string[]): ModelRow[] {
     for (const c of columns) [mean[c], std[c]] = meanStd(rs.map((r) => r.test[c] ?? NaN));
     for (const c of columns) [mean[`seen:${c}`], std[`seen:${c}`]] = meanStd(rs.map((r) => r.testWithSeen?.[c] ?? NaN));
     for (const k of NUMERIC) [mean[k], std[k]] = meanStd(rs.map((r) => r[k]));
-    return { model, seeds: rs.map((r) => r.seed), mean, std, byPopularity: popularityMeans(rs), runs: rs };
+    return { model, seeds: rs.map((r) => r.seed), mean, std, byPopularity: groupMeans(rs.map((r) => r.testByPopularity)), validByGap: groupMeans(rs.map((r) => r.validByGap)), testByGap: groupMeans(rs.map((r) => r.testByGap)), runs: rs };
   });
 }
 
-/** Whether two runs' popularity groups are the same groups (bounds and sizes). */
-function sameGroups(a: readonly { lo: number; hi: number; users: number }[], b: readonly { lo: number; hi: number; users: number }[]): boolean {
-  return a.length === b.length && a.every((g, i) => g.lo === b[i].lo && g.hi === b[i].hi && g.users === b[i].users);
+/** A breakdown group of one run (popularity or gap): its bounds, its size and its metrics. */
+type RunGroup = { users: number; metrics: Record<string, number> };
+/** The same group over the seeds: bounds and size, mean ± std over the runs of GROUP_COLUMNS. */
+export type MeanGroup<G extends RunGroup> = Omit<G, 'metrics'> & { mean: Record<string, number>; std: Record<string, number> };
+
+const GROUP_COLUMNS = ['HR@10', 'NDCG@10'];
+
+/** The bounds and size of a group, as a key: groups with equal keys are the same group. */
+const groupKey = ({ metrics: _m, mean: _a, std: _s, ...bounds }: Record<string, unknown>) => JSON.stringify(bounds);
+
+function sameGroups(a: readonly object[], b: readonly object[]): boolean {
+  return a.length === b.length && a.every((g, i) => groupKey(g as Record<string, unknown>) === groupKey(b[i] as Record<string, unknown>));
 }
 
-/** Per popularity group, mean ± std over the runs of HR@10 and NDCG@10; undefined unless every run has the same groups. */
-function popularityMeans(rs: RunRow[]): ModelRow['byPopularity'] {
-  const groups = rs[0]?.testByPopularity;
-  if (!groups || rs.some((r) => !r.testByPopularity || !sameGroups(r.testByPopularity, groups))) return undefined;
+/** Per group, mean ± std over the runs of HR@10 and NDCG@10; undefined unless every run has the same groups. */
+function groupMeans<G extends RunGroup>(lists: (readonly G[] | undefined)[]): MeanGroup<G>[] | undefined {
+  const groups = lists[0];
+  if (!groups || lists.some((l) => !l || !sameGroups(l, groups))) return undefined;
   return groups.map((g, i) => {
+    const { metrics: _, ...bounds } = g;
     const mean: Record<string, number> = {};
     const std: Record<string, number> = {};
-    for (const c of POPULARITY_COLUMNS) [mean[c], std[c]] = meanStd(rs.map((r) => r.testByPopularity![i].metrics[c]));
-    return { lo: g.lo, hi: g.hi, users: g.users, mean, std };
+    for (const c of GROUP_COLUMNS) [mean[c], std[c]] = meanStd(lists.map((l) => l![i].metrics[c]));
+    return { ...bounds, mean, std };
   });
 }
 
-const POPULARITY_COLUMNS = ['HR@10', 'NDCG@10'];
-
-/** HR@10 / NDCG@10 per popularity group (columns), one row per model that has them; '' when none has. */
-export function popularityTable(rows: ModelRow[]): string {
-  const withGroups = rows.filter((r) => r.byPopularity);
+/** HR@10 / NDCG@10 per group (columns), one row per model that has the groups; '' when none has. */
+function groupTable<G extends RunGroup>(rows: ModelRow[], groupsOf: (r: ModelRow) => MeanGroup<G>[] | undefined, label: (g: MeanGroup<G>) => string): string {
+  const withGroups = rows.filter((r) => groupsOf(r));
   if (!withGroups.length) return '';
-  const groups = withGroups[0].byPopularity!;
-  const lines = [`| model | ${groups.map((g) => `${g.lo}–${g.hi} (${g.users} users)`).join(' | ')} |`, `|---|${groups.map(() => '---:').join('|')}|`];
+  const groups = groupsOf(withGroups[0])!;
+  const lines = [`| model | ${groups.map((g) => `${label(g)} (${g.users} users)`).join(' | ')} |`, `|---|${groups.map(() => '---:').join('|')}|`];
   for (const r of withGroups) {
     // Groups depend only on the data and split, so every model has the same ones; say so if not.
-    const cells = sameGroups(r.byPopularity!, groups) ? r.byPopularity!.map((g) => POPULARITY_COLUMNS.map((c) => `${g.mean[c].toFixed(4)} ± ${g.std[c].toFixed(4)}`).join(' / ')) : groups.map(() => 'other groups (see compare.json)');
+    const own = groupsOf(r)!;
+    const cells = sameGroups(own, groups) ? own.map((g) => GROUP_COLUMNS.map((c) => `${g.mean[c].toFixed(4)} ± ${g.std[c].toFixed(4)}`).join(' / ')) : groups.map(() => 'other groups (see compare.json)');
     lines.push(`| ${r.model} | ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
+}
+
+/** HR@10 / NDCG@10 per popularity group of the target (columns, rarest first). */
+export function popularityTable(rows: ModelRow[]): string {
+  return groupTable<PopularityGroup>(rows, (r) => r.byPopularity, (g) => `${g.lo}–${g.hi}`);
+}
+
+/** HR@10 / NDCG@10 per group of the time since the interaction before the target, of one split. */
+export function gapTable(rows: ModelRow[], split: 'valid' | 'test'): string {
+  return groupTable<GapGroup>(rows, (r) => (split === 'valid' ? r.validByGap : r.testByGap), gapLabel);
 }
 
 /** The metrics with the user's earlier items left in the ranking, one row per model. */
@@ -275,10 +303,17 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
       'full-catalog ranking, items seen before the target excluded; early stopping on validation NDCG@10.';
     const skip = skipped.map((s) => `\n- ${s.model}: ${s.reason}`).join('');
     const byPop = popularityTable(rows);
+    const gapValid = gapTable(rows, 'valid');
+    const gapTest = gapTable(rows, 'test');
     const markdown =
       `${markdownTable(rows, columns)}\n\n${note}${skip}\n\n` +
       `Test metrics with the items seen before the target left in the ranking (RecBole's rule for sequential models):\n\n${seenTable(rows, columns)}\n` +
-      (byPop ? `\nTest HR@10 / NDCG@10 by how often the target item occurs in training (groups of users, rarest first; \`mufasa eval --by-popularity\`):\n\n${byPop}\n` : '');
+      (byPop ? `\nTest HR@10 / NDCG@10 by how often the target item occurs in training (groups of users, rarest first; \`mufasa eval --by-popularity\`):\n\n${byPop}\n` : '') +
+      (gapTest
+        ? `\nHR@10 / NDCG@10 by the time from the interaction before the target to the target, in the data's timestamp units (\`mufasa eval --by-gap\`). ` +
+          "A target that shares its timestamp with the item before it is placed after that item by the item-id tie rule, not by time.\n\n" +
+          `Validation:\n\n${gapValid}\n\nTest:\n\n${gapTest}\n`
+        : '');
     result = { dataset: ds.name, protocol, columns, rows, skipped, markdown };
     writeFileAtomic(join(o.out, 'compare.md'), markdown);
     writeFileAtomic(join(o.out, 'compare.json'), JSON.stringify({ dataset: ds.name, protocol, seen_items_excluded: true, columns, std: 'sample (n-1)', models: rows, skipped }, null, 2) + '\n');

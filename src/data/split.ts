@@ -15,6 +15,10 @@ export interface EvalCase {
   targets: Int32Array;
   /** Sorted distinct items the user interacted with before the (first) target, whole history. */
   seen: Int32Array;
+  /** Time from the interaction before the (first) target to it, in the data's timestamp units
+   *  (seconds for ML-100K); 0 when both share a timestamp, so their order is the item-id tie rule,
+   *  not time. Absent on cases built without timestamps. See metricsByGap (src/train/breakdown.ts). */
+  gap?: number;
 }
 
 export interface LeaveOneOut {
@@ -35,8 +39,8 @@ function seenBefore(seq: Int32Array, end: number): Int32Array {
   return Int32Array.from(new Set(seq.subarray(0, end))).sort();
 }
 
-function evalCase(user: number, seq: Int32Array, at: number, count: number, maxLen: number): EvalCase {
-  return { user, history: tail(seq, at, maxLen), targets: seq.slice(at, at + count), seen: seenBefore(seq, at) };
+function evalCase(user: number, seq: Int32Array, times: Float64Array, at: number, count: number, maxLen: number): EvalCase {
+  return { user, history: tail(seq, at, maxLen), targets: seq.slice(at, at + count), seen: seenBefore(seq, at), gap: times[at] - times[at - 1] };
 }
 
 export function leaveOneOut(ds: Dataset, opts: { maxLen?: number } = {}): LeaveOneOut {
@@ -52,8 +56,8 @@ export function leaveOneOut(ds: Dataset, opts: { maxLen?: number } = {}): LeaveO
       return;
     }
     train.push(seq.slice(0, n - 2));
-    valid.push(evalCase(u, seq, n - 2, 1, maxLen));
-    test.push(evalCase(u, seq, n - 1, 1, maxLen));
+    valid.push(evalCase(u, seq, ds.timestamps[u], n - 2, 1, maxLen));
+    test.push(evalCase(u, seq, ds.timestamps[u], n - 1, 1, maxLen));
   });
   return { train, valid, test, maxLen };
 }
@@ -91,13 +95,13 @@ export function zeroShotSplit(ds: Dataset, opts: { fraction?: number; seed?: num
   ds.sequences.forEach((seq, u) => {
     const n = seq.length;
     if (held.has(u)) {
-      heldOut.push(evalCase(u, seq, n - 3, 3, maxLen));
+      heldOut.push(evalCase(u, seq, ds.timestamps[u], n - 3, 3, maxLen));
       return;
     }
     trainUsers.push(u);
     if (n >= 2) {
       train.push(seq.slice(0, n - 1));
-      valid.push(evalCase(u, seq, n - 1, 1, maxLen));
+      valid.push(evalCase(u, seq, ds.timestamps[u], n - 1, 1, maxLen));
     } else {
       train.push(seq.slice());
     }

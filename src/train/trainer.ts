@@ -42,8 +42,8 @@ import type { ModalityInput } from '../model/mfl.ts';
 import { trainBPR } from './cf.ts';
 import { rankTargets, sumsFromRanks, finalize, addSums, emptySums } from './metrics.ts';
 import type { MetricSums } from './metrics.ts';
-import { metricsByPopularity, itemCounts } from './breakdown.ts';
-import type { PopularityGroup } from './breakdown.ts';
+import { metricsByPopularity, itemCounts, metricsByGap, DEFAULT_GAP_EDGES } from './breakdown.ts';
+import type { PopularityGroup, GapGroup } from './breakdown.ts';
 
 export interface TrainConfig {
   /** Which sequence model: MUFASA (and its ablations, `model` fields) or SASRec (`sasrec`). */
@@ -179,6 +179,9 @@ export interface TrainResult {
   testWithSeen: Record<string, number>;
   /** The test metrics per popularity group of the target item (metricsByPopularity, 4 groups); leave-one-out only (one target per user). */
   testByPopularity?: PopularityGroup[];
+  /** Validation and test metrics by the time from the interaction before the target to it (metricsByGap, default edges). */
+  validByGap?: GapGroup[];
+  testByGap?: GapGroup[];
   log: EpochLog[];
   numParameters: number;
 }
@@ -315,13 +318,21 @@ export async function evaluateCases(model: SequenceModel, z: Tensor, cases: Eval
   return (await rankCases(model, z, cases, maxLen, batchSize, excludeSeen)).sums;
 }
 
+/** Ranks of the cases with a history ([cases·targetsPerCase], in the order of `cases`) and their metric sums. */
+export interface Ranked {
+  cases: EvalCase[];
+  ranks: Int32Array;
+  targetsPerCase: number;
+  sums: MetricSums;
+}
+
 /**
  * evaluateCases' metric sums together with every target's full-catalog rank (0 = first; seen items
  * excluded unless `excludeSeen` is false): [cases·T] in the order of the returned cases, which are
  * `cases` less those without a history. One ranking pass gives both, for breakdowns of the metrics
  * (src/train/breakdown.ts) next to the overall numbers.
  */
-export async function rankCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<{ cases: EvalCase[]; ranks: Int32Array; sums: MetricSums }> {
+export async function rankCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<Ranked> {
   // Rank by the score the model was trained with (cosine for MUFASA), not by raw dot products.
   const zr = noGrad(() => rankingVectors(model, z));
   try {
@@ -338,7 +349,7 @@ export async function rankCases(model: SequenceModel, z: Tensor, cases: EvalCase
  * gives the chunk's user vectors [chunk, d] as a new tensor (disposed here). Shared by rankCases and
  * the non-sequence baselines (src/compare/baselines.ts).
  */
-export async function rankChunks(items: Tensor, cases: EvalCase[], usersOf: (chunk: EvalCase[]) => Tensor, batchSize = 256, excludeSeen = true): Promise<{ cases: EvalCase[]; ranks: Int32Array; sums: MetricSums }> {
+export async function rankChunks(items: Tensor, cases: EvalCase[], usersOf: (chunk: EvalCase[]) => Tensor, batchSize = 256, excludeSeen = true): Promise<Ranked> {
   const withHistory = cases.filter((c) => c.history.length > 0);
   const T = withHistory[0]?.targets.length ?? 1;
   const ranks = new Int32Array(withHistory.length * T);
@@ -354,7 +365,7 @@ export async function rankChunks(items: Tensor, cases: EvalCase[], usersOf: (chu
       users.dispose();
     }
   }
-  return { cases: withHistory, ranks, sums };
+  return { cases: withHistory, ranks, targetsPerCase: T, sums };
 }
 
 /**
@@ -710,17 +721,22 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     let test: Record<string, number>;
     let testWithSeen: Record<string, number>;
     let testByPopularity: PopularityGroup[] | undefined;
+    let validByGap: GapGroup[];
+    let testByGap: GapGroup[];
     try {
-      valid = finalize(await evaluateCases(model, z, split.valid, cfg.maxLen));
-      // One ranking pass gives the test metrics and, under leave-one-out, their popularity groups.
+      // One ranking pass per split gives its metrics and their breakdowns.
+      const rankedValid = await rankCases(model, z, split.valid, cfg.maxLen);
+      valid = finalize(rankedValid.sums);
+      validByGap = metricsByGap(rankedValid.ranks, rankedValid.cases, DEFAULT_GAP_EDGES, rankedValid.targetsPerCase);
       const ranked = await rankCases(model, z, split.test, cfg.maxLen);
       test = finalize(ranked.sums);
+      testByGap = metricsByGap(ranked.ranks, ranked.cases, DEFAULT_GAP_EDGES, ranked.targetsPerCase);
       if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') testByPopularity = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, ds.numItems));
       testWithSeen = finalize(await evaluateCases(model, z, split.test, cfg.maxLen, 256, false));
       if (model instanceof Mufasa) await hooks.onEvaluated?.({ epoch: bestEpoch, final: true, model, z });
     } finally {
       z.dispose();
     }
-    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, valid, test, testWithSeen, testByPopularity, log, numParameters: params.reduce((a, p) => a + p.size, 0) };
+    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, valid, test, testWithSeen, testByPopularity, validByGap, testByGap, log, numParameters: params.reduce((a, p) => a + p.size, 0) };
   }
 }

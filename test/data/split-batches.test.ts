@@ -6,11 +6,11 @@ import { makeBatches, padId } from '../../src/data/batches.ts';
 import { mulberry32 } from '../../src/data/rng.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 
-function tiny(seqs: number[][], numItems = 10): Dataset {
+function tiny(seqs: number[][], numItems = 10, times?: number[][]): Dataset {
   return {
     name: 'tiny', numUsers: seqs.length, numItems,
     userIds: seqs.map((_, u) => `u${u}`), itemIds: Array.from({ length: numItems }, (_, i) => `i${i}`),
-    sequences: seqs.map((s) => Int32Array.from(s)), timestamps: seqs.map((s) => Float64Array.from(s.map((_, j) => j))),
+    sequences: seqs.map((s) => Int32Array.from(s)), timestamps: times ? times.map((t) => Float64Array.from(t)) : seqs.map((s) => Float64Array.from(s.map((_, j) => j))),
     items: { titles: Array.from({ length: numItems }, (_, i) => `item ${i}`), modalities: [] },
   };
 }
@@ -25,6 +25,13 @@ describe('leaveOneOut', () => {
     // seen: the whole prefix, not only the maxLen history.
     expect(Array.from(s.test[0].seen)).toEqual([1, 2, 3, 4]);
   });
+
+  it("each case's gap is the time from the interaction before its target to it (0 for a shared timestamp)", () => {
+    const ds = tiny([[1, 2, 3, 4, 5], [8, 9, 1, 6]], 10, [[10, 70, 70, 3675.5, 3675.5], [0, 5, 5, 86400]]);
+    const s = leaveOneOut(ds, { maxLen: 2 });
+    expect(s.test.map((c) => c.gap)).toEqual([0, 86395]);
+    expect(s.valid.map((c) => c.gap)).toEqual([3605.5, 0]);
+  });
 });
 
 describe('zeroShotSplit', () => {
@@ -37,6 +44,8 @@ describe('zeroShotSplit', () => {
     for (const u of z.trainUsers) expect(held.has(u)).toBe(false);
     for (const c of z.heldOut) {
       const s = ds.sequences[c.user];
+      const t = ds.timestamps[c.user];
+      expect(c.gap).toBe(t[t.length - 3] - t[t.length - 4]); // the first target's
       expect(Array.from(c.targets)).toEqual(Array.from(s.slice(s.length - 3)));
       expect(Array.from(c.history)).toEqual(Array.from(s.slice(0, s.length - 3)));
     }

@@ -4,8 +4,11 @@
 //   computed from its ranks by the textbook formulas (exact up to f64 summation order: 1e-12);
 // - itemCounts counts training occurrences and skips padding; bad inputs are errors that say why;
 // - rankCases gives the ranks evaluateCases summarises (a trained-shape model on the GPU).
+// Metrics by the time gap before the target (metricsByGap, `mufasa eval --by-gap`): groups by the
+// edges (upper bound inclusive, a gap equal to an edge in the lower group), empty groups left out,
+// 1 and 3 targets per case, each group's metrics from the definitions; bad inputs are errors.
 import { it, expect } from 'vitest';
-import { metricsByPopularity, itemCounts } from '../../src/train/breakdown.ts';
+import { metricsByPopularity, itemCounts, metricsByGap, gapLabel, parseGapEdges, DEFAULT_GAP_EDGES } from '../../src/train/breakdown.ts';
 import { dataSplit, rankCases, evaluateCases } from '../../src/train/trainer.ts';
 import { finalize, sumsFromRanks } from '../../src/train/metrics.ts';
 import type { EvalCase } from '../../src/data/split.ts';
@@ -53,6 +56,53 @@ it('metricsByPopularity: near-equal groups in count order, ties kept together, m
   const one = metricsByPopularity(ranks, cases, counts, 1);
   expect(one).toHaveLength(1);
   expectClose(Object.values(one[0].metrics), Object.values(finalize(sumsFromRanks(ranks, 1))), { rtol: 1e-12, atol: 0 }, 'one group');
+});
+
+it('metricsByGap: groups by the edges (upper bound inclusive), empty groups left out, metrics per group from the definitions', () => {
+  // 11 users; gaps on and either side of the edges 0, 60, 3600, none in (60, 3600] when edges differ.
+  const gaps = [0, 61, 3600, 0, 1e6, 60, 0.5, 3600.5, 59, 0, 7200];
+  const ranks = Int32Array.from([0, 15, 3, 120, 9, 1, 10, 2, 44, 19, 7]);
+  const cases = gaps.map((g, u) => ({ ...kase(u, 1), gap: g }));
+  const got = metricsByGap(ranks, cases);
+  const want = [
+    { after: null, upTo: 0, users: [0, 3, 9] },
+    { after: 0, upTo: 60, users: [5, 6, 8] },
+    { after: 60, upTo: 3600, users: [1, 2] },
+    { after: 3600, upTo: null, users: [4, 7, 10] },
+  ];
+  expect(got.map((g) => [g.after, g.upTo, g.users])).toEqual(want.map((w) => [w.after, w.upTo, w.users.length]));
+  got.forEach((g, i) => {
+    const ref = refMetrics(want[i].users.map((u) => ranks[u]));
+    const keys = Object.keys(ref);
+    expectClose(keys.map((k) => g.metrics[k]), keys.map((k) => ref[k]), { rtol: 1e-12, atol: 1e-12 }, `gap group ${i}`);
+  });
+  expect(got.map(gapLabel)).toEqual(['same timestamp', '(0, 60]', '(60, 3600]', '> 3600']);
+  expect(DEFAULT_GAP_EDGES).toEqual([0, 60, 3600]);
+  // Other edges: an empty middle group is left out; a first edge above 0 is labelled as a bound.
+  const other = metricsByGap(ranks, cases, [1, 10, 100]);
+  expect(other.map((g) => [gapLabel(g), g.users])).toEqual([['≤ 1', 4], ['(10, 100]', 3], ['> 100', 4]]);
+  // Three targets per case (zero-shot): a case's three ranks stay together; Recall@10 over the three.
+  const ranks3 = Int32Array.from([0, 30, 5, 12, 2, 99, 40, 41, 9]);
+  const three = [0, 120, 0].map((g, u) => ({ ...kase(u, 1), targets: Int32Array.from([1, 2, 3]), gap: g }));
+  const by3 = metricsByGap(ranks3, three, [0], 3);
+  expect(by3.map((g) => g.users)).toEqual([2, 1]);
+  expect(by3[0].metrics['Recall@10']).toBeCloseTo((2 / 3 + 1 / 3) / 2, 12);
+  expect(by3[0].metrics['HR@10']).toBeCloseTo(1, 12);
+  expect(by3[1].metrics['Recall@10']).toBeCloseTo(1 / 3, 12);
+});
+
+it('metricsByGap: bad inputs name what is wrong', () => {
+  const cases = [{ ...kase(0, 1), gap: 5 }, { ...kase(1, 2), gap: 0 }];
+  const ranks = Int32Array.from([3, 4]);
+  expect(() => metricsByGap(ranks, cases, [60, 60])).toThrow(/edges must be finite and strictly increasing, got \[60, 60\]/);
+  expect(() => metricsByGap(ranks, cases, [])).toThrow(/strictly increasing, got \[\]/);
+  expect(() => metricsByGap(ranks, cases, [0, Infinity])).toThrow(/finite/);
+  expect(() => metricsByGap(Int32Array.from([3]), cases)).toThrow(/1 ranks for 2 cases of 1 target/);
+  expect(() => metricsByGap(ranks, [cases[0], kase(1, 2)])).toThrow(/user 1's case has no time gap/);
+  expect(() => metricsByGap(Int32Array.from([1, 2, 3, 4, 5, 6]), cases, [0], 3)).toThrow(/user 0 has 1 targets, expected 3/);
+  expect(parseGapEdges('0, 60,3600.5')).toEqual([0, 60, 3600.5]);
+  expect(() => parseGapEdges('0,,60')).toThrow(/comma-separated numbers \(timestamp units\), got '0,,60'/);
+  expect(() => parseGapEdges('1h')).toThrow(/got '1h'/);
 });
 
 it('itemCounts counts training occurrences and skips padding; bad inputs name what is wrong', () => {

@@ -18,6 +18,13 @@ const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 const ds = makeSynthetic({ seed: 2, users: 40, items: 50, minSeqLen: 8, maxSeqLen: 16 });
+// Synthetic gaps are 1–3600 s; give some targets a shared timestamp and some a long gap so the gap
+// tables have several groups (validation: every second user's target shares its timestamp).
+ds.timestamps.forEach((t, u) => {
+  const n = t.length;
+  if (u % 2 === 0) t[n - 2] = t[n - 3];
+  t[n - 1] = u % 3 === 0 ? t[n - 2] : u % 3 === 1 ? t[n - 2] + 7200 : t[n - 1];
+});
 const base: TrainConfig = deepMerge(defaultTrainConfig, { mflEpochs: 1, cfEpochs: 1, batchSize: 16, itemBatchSize: 32, model: { dim: 8 }, sasrec: { dim: 8, inner: 16 } });
 
 it('2 models × 2 seeds: compare.md/json with mean ± std; a rerun skips finished runs', async () => {
@@ -71,6 +78,26 @@ it('2 models × 2 seeds: compare.md/json with mean ± std; a rerun skips finishe
     const cell = `${row.byPopularity[0].mean['HR@10'].toFixed(4)} ± ${row.byPopularity[0].std['HR@10'].toFixed(4)} / ${row.byPopularity[0].mean['NDCG@10'].toFixed(4)} ± ${row.byPopularity[0].std['NDCG@10'].toFixed(4)}`;
     expect(md).toContain(cell);
   }
+  // Fourth and fifth tables: validation and test per group of the time since the item before the
+  // target. The groups of each split cover its users and average to its overall metrics.
+  expect(md).toContain('by the time from the interaction before the target');
+  for (const row of json.models) {
+    const runs = [0, 1].map((s) => JSON.parse(readFileSync(join(out, row.model, `seed-${s}`, 'results.json'), 'utf8')));
+    for (const r of runs) {
+      for (const split of ['valid', 'test']) {
+        const g = r.metrics[`${split}_by_gap`] as { after: number | null; upTo: number | null; users: number; metrics: Record<string, number> }[];
+        expect(g.length).toBeGreaterThan(1);
+        expect(g.reduce((a, x) => a + x.users, 0)).toBe(ds.numUsers);
+        for (const c of ['HR@10', 'NDCG@10', 'MRR@10']) expect(g.reduce((a, x) => a + x.metrics[c] * x.users, 0) / ds.numUsers).toBeCloseTo(r.metrics[split][c], 12);
+      }
+    }
+    for (const [key, split] of [['validByGap', 'valid'], ['testByGap', 'test']]) {
+      const groups = row[key] as { mean: Record<string, number>; std: Record<string, number> }[];
+      expect(groups.length).toBe(runs[0].metrics[`${split}_by_gap`].length);
+      groups.forEach((gr, i) => expect(gr.mean['HR@10']).toBeCloseTo((runs[0].metrics[`${split}_by_gap`][i].metrics['HR@10'] + runs[1].metrics[`${split}_by_gap`][i].metrics['HR@10']) / 2, 12));
+      expect(md).toContain(`${groups[0].mean['HR@10'].toFixed(4)} ± ${groups[0].std['HR@10'].toFixed(4)} / ${groups[0].mean['NDCG@10'].toFixed(4)} ± ${groups[0].std['NDCG@10'].toFixed(4)}`);
+    }
+  }
 
   const mtime = statSync(join(out, 'sasrec', 'seed-1', 'results.json')).mtimeMs;
   const again: string[] = [];
@@ -103,6 +130,11 @@ it('popularity matches the CPU count and has a popularity breakdown; zero-shot r
   const run = JSON.parse(readFileSync(join(out, 'zs', 'mufasa-no-sal', 'seed-0', 'results.json'), 'utf8'));
   expect(run.protocol).toBe('zeroShot');
   expect(run.metrics.test_by_popularity).toBeUndefined(); // 3 targets per user: no popularity groups
+  // Gap groups (of the first target) do work with 3 targets: they cover the held-out users and average to Recall@10.
+  const gaps = run.metrics.test_by_gap as { users: number; metrics: Record<string, number> }[];
+  const held = gaps.reduce((a, x) => a + x.users, 0);
+  expect(held).toBeGreaterThan(0);
+  expect(gaps.reduce((a, x) => a + x.metrics['Recall@10'] * x.users, 0) / held).toBeCloseTo(run.metrics.test['Recall@10'], 12);
   expect(zs.markdown).not.toContain('by how often');
   expect(readFileSync(join(out, 'zs', 'compare.md'), 'utf8')).toContain('zero-shot');
 }, 60_000);
