@@ -57,8 +57,8 @@ export type { SequenceModel, SequenceBatch } from './model/sequence.ts';
 export { datasetFromArrays } from './data/arrays.ts';
 export type { ArrayInteractions, ArrayItems, ArrayModality } from './data/arrays.ts';
 export type { Dataset, Modality } from './data/dataset.ts';
-export { leaveOneOut, zeroShotSplit } from './data/split.ts';
-export type { EvalCase, LeaveOneOut, ZeroShotSplit } from './data/split.ts';
+export { leaveOneOut, zeroShotSplit, orderTies } from './data/split.ts';
+export type { EvalCase, LeaveOneOut, ZeroShotSplit, TieOrder } from './data/split.ts';
 export { makeBatches } from './data/batches.ts';
 export type { Batch, BatchOptions } from './data/batches.ts';
 

@@ -208,7 +208,7 @@ async function cmdEmbed(o: Record<string, string>): Promise<void> {
   const { cfg, ds, model } = await restoreModel(o.checkpoint);
   // User vectors from each user's whole sequence (the state after their last interaction), item and
   // user vectors as the model scores them (unit rows for MUFASA's cosine score).
-  const { dim, items, users } = await computeEmbeddings(model, ds, { excludeModalities: cfg.excludeModalities, maxLen: cfg.maxLen });
+  const { dim, items, users } = await computeEmbeddings(model, ds, { excludeModalities: cfg.excludeModalities, maxLen: cfg.maxLen, tieOrder: cfg.tieOrder });
   const file = resolve(o.out);
   writeFileAtomic(
     file,

@@ -300,7 +300,8 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
     const rows = aggregate(runs, columns);
     const note =
       `${ds.name}, ${protocol === 'zeroShot' ? 'zero-shot (held-out users, last 3 interactions as targets)' : 'leave-one-out'}; test metrics, mean ± std over seeds; ` +
-      'full-catalog ranking, items seen before the target excluded; early stopping on validation NDCG@10.';
+      'full-catalog ranking, items seen before the target excluded; early stopping on validation NDCG@10; ' +
+      `interactions with equal timestamps ordered ${(o.base ?? defaultTrainConfig).tieOrder === 'shuffled' ? 'by a seeded shuffle (tieOrder shuffled)' : 'by ascending item id (RecBole)'}.`;
     const skip = skipped.map((s) => `\n- ${s.model}: ${s.reason}`).join('');
     const byPop = popularityTable(rows);
     const gapValid = gapTable(rows, 'valid');

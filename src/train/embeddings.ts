@@ -12,6 +12,8 @@ import { rankingVectors } from '../model/sequence.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 import { buildModel, loadWeights, uploadModalities, historyBatch, defaultTrainConfig, savedTrainConfig } from './trainer.ts';
 import type { TrainConfig } from './trainer.ts';
+import { orderTies } from '../data/split.ts';
+import type { TieOrder } from '../data/split.ts';
 
 export interface Embeddings {
   dim: number;
@@ -24,7 +26,7 @@ export interface Embeddings {
 }
 
 /** Item and user vectors of `model` on data set `ds` (modalities as the training config uploads them). */
-export async function computeEmbeddings(model: SequenceModel, ds: Dataset, opts: { excludeModalities?: string[]; maxLen?: number; batchSize?: number } = {}): Promise<Embeddings> {
+export async function computeEmbeddings(model: SequenceModel, ds: Dataset, opts: { excludeModalities?: string[]; maxLen?: number; batchSize?: number; tieOrder?: TieOrder } = {}): Promise<Embeddings> {
   const maxLen = opts.maxLen ?? defaultTrainConfig.maxLen;
   const bs = opts.batchSize ?? 256;
   const d = model.dim;
@@ -34,7 +36,8 @@ export async function computeEmbeddings(model: SequenceModel, ds: Dataset, opts:
     const z = tidy(() => noGrad(() => model.itemVectors(mods, all)));
     try {
       const users = new Float32Array(ds.numUsers * d);
-      const cases = ds.sequences.map((s, u) => ({ user: u, history: s.slice(Math.max(0, s.length - maxLen)), targets: new Int32Array(0), seen: new Int32Array(0) }));
+      // The history in the order the model was trained with (tied timestamps: TrainConfig.tieOrder).
+      const cases = orderTies(ds, opts.tieOrder ?? 'itemId').sequences.map((s, u) => ({ user: u, history: s.slice(Math.max(0, s.length - maxLen)), targets: new Int32Array(0), seen: new Int32Array(0) }));
       for (let s = 0; s < cases.length; s += bs) {
         const chunk = cases.slice(s, s + bs).filter((c) => c.history.length > 0);
         if (!chunk.length) continue;
@@ -68,7 +71,7 @@ export async function embeddingsFromCheckpoint(dir: string, ds: Dataset): Promis
   const model = buildModel(ds, cfg);
   try {
     loadWeights(model, ck.weights, join(dir, String(ck.meta.files), 'model.safetensors'));
-    return await computeEmbeddings(model, ds, { excludeModalities: cfg.excludeModalities, maxLen: cfg.maxLen });
+    return await computeEmbeddings(model, ds, { excludeModalities: cfg.excludeModalities, maxLen: cfg.maxLen, tieOrder: cfg.tieOrder });
   } finally {
     model.dispose();
   }

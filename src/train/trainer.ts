@@ -13,8 +13,8 @@
 // `lossReadEvery` steps.
 
 import type { Dataset } from '../data/dataset.ts';
-import { leaveOneOut, zeroShotSplit } from '../data/split.ts';
-import type { EvalCase } from '../data/split.ts';
+import { leaveOneOut, zeroShotSplit, orderTies } from '../data/split.ts';
+import type { EvalCase, TieOrder } from '../data/split.ts';
 import { makeBatches } from '../data/batches.ts';
 import { mulberry32, shuffleInPlace } from '../data/rng.ts';
 import { engine } from '../gpu/engine.ts';
@@ -56,6 +56,8 @@ export interface TrainConfig {
    * 3 interactions (Recall@K); validation = the training users' last interaction.
    */
   protocol: 'leaveOneOut' | 'zeroShot';
+  /** Order of a user's interactions with equal timestamps, which decides which is the target (orderTies in src/data/split.ts). */
+  tieOrder: TieOrder;
   /** Stop after the epoch that passes this many wall seconds since the start (0: no budget). */
   timeBudget: number;
   seed: number;
@@ -93,6 +95,9 @@ export const defaultTrainConfig: TrainConfig = {
   model: defaultMufasaConfig,
   sasrec: defaultSasrecConfig,
   protocol: 'leaveOneOut',
+  // The issue prescribes RecBole's rule (ties by ascending item id); 'shuffled' removes the leak it
+  // gives (orderTies).
+  tieOrder: 'itemId',
   timeBudget: 0,
   seed: 0,
   // A cap, not a schedule: early stopping (patience) ends a run. 30 cut the engine's SASRec short on
@@ -403,7 +408,8 @@ export function epochBatches(trainSeqs: Int32Array[], numItems: number, cfg: Tra
 }
 
 /** Training sequences and evaluation cases under cfg.protocol (test = the zero-shot users for 'zeroShot'). */
-export function dataSplit(ds: Dataset, cfg: TrainConfig): { train: Int32Array[]; valid: EvalCase[]; test: EvalCase[] } {
+export function dataSplit(data: Dataset, cfg: TrainConfig): { train: Int32Array[]; valid: EvalCase[]; test: EvalCase[] } {
+  const ds = orderTies(data, cfg.tieOrder ?? 'itemId');
   if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') return leaveOneOut(ds, { maxLen: cfg.maxLen });
   if (cfg.protocol !== 'zeroShot') throw new Error(`config: unknown protocol '${cfg.protocol}' (leaveOneOut, zeroShot)`);
   // Paper §4: 10 % of the users held out; at least 90 where the data set has room (half its users).

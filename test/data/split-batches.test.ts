@@ -1,7 +1,8 @@
 // Leave-one-out and zero-shot splits, and the next-item batcher: shapes, padding, targets, determinism.
 import { describe, expect, it } from 'vitest';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { leaveOneOut, zeroShotSplit } from '../../src/data/split.ts';
+import { leaveOneOut, zeroShotSplit, orderTies } from '../../src/data/split.ts';
+import { dataSplit, defaultTrainConfig } from '../../src/train/trainer.ts';
 import { makeBatches, padId } from '../../src/data/batches.ts';
 import { mulberry32 } from '../../src/data/rng.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
@@ -31,6 +32,44 @@ describe('leaveOneOut', () => {
     const s = leaveOneOut(ds, { maxLen: 2 });
     expect(s.test.map((c) => c.gap)).toEqual([0, 86395]);
     expect(s.valid.map((c) => c.gap)).toEqual([3605.5, 0]);
+  });
+});
+
+describe('orderTies', () => {
+  // 400 users, each: a run of 2 tied items, a single, a run of 3 tied, a run of 2 tied at the end.
+  const seqs = Array.from({ length: 400 }, (_, u) => [0, 1, 2, 3, 4, 5, 6, 7].map((j) => (u + j) % 50));
+  const times = seqs.map(() => [5, 5, 9, 12, 12, 12, 20, 20]);
+  const ds = tiny(seqs, 50, times);
+
+  it("'itemId' keeps the loaded order; 'shuffled' permutes only within each run of equal timestamps, reproducibly", () => {
+    expect(orderTies(ds, 'itemId')).toBe(ds);
+    const a = orderTies(ds, 'shuffled');
+    expect(orderTies(ds, 'shuffled').sequences).toEqual(a.sequences);
+    expect(a.timestamps).toBe(ds.timestamps);
+    expect(ds.sequences[0]).toEqual(Int32Array.from(seqs[0])); // the input is not modified
+    let swappedLast = 0;
+    a.sequences.forEach((s, u) => {
+      const o = seqs[u];
+      for (const [lo, hi] of [[0, 2], [2, 3], [3, 6], [6, 8]]) expect(Array.from(s.slice(lo, hi)).sort((x, y) => x - y)).toEqual(o.slice(lo, hi).sort((x, y) => x - y));
+      expect(s[2]).toBe(o[2]);
+      if (s[7] !== o[7]) swappedLast++;
+    });
+    // A fair shuffle swaps a tied pair half the time: 400 pairs, 0.5 ± 5 standard errors (0.125).
+    expect(Math.abs(swappedLast / 400 - 0.5)).toBeLessThan(0.125);
+    // Each user's order depends only on the user's index and data, not on the other users.
+    const firstTen = orderTies(tiny(seqs.slice(0, 10), 50, times.slice(0, 10)), 'shuffled');
+    expect(firstTen.sequences).toEqual(a.sequences.slice(0, 10));
+    expect(() => orderTies(ds, 'random' as never)).toThrow(/unknown tieOrder 'random' \(itemId, shuffled\)/);
+  });
+
+  it("dataSplit takes the targets from the reordered sequences (config tieOrder)", () => {
+    const shuffled = orderTies(ds, 'shuffled');
+    const split = dataSplit(ds, { ...defaultTrainConfig, tieOrder: 'shuffled' });
+    expect(split.test.map((c) => c.targets[0])).toEqual(shuffled.sequences.map((s) => s[7]));
+    expect(split.valid.map((c) => c.targets[0])).toEqual(shuffled.sequences.map((s) => s[6]));
+    expect(split.train).toEqual(shuffled.sequences.map((s) => s.slice(0, 6)));
+    expect(split.test.every((c) => c.gap === 0)).toBe(true);
+    expect(dataSplit(ds, defaultTrainConfig).test.map((c) => c.targets[0])).toEqual(seqs.map((s) => s[7]));
   });
 });
 

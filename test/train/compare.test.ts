@@ -81,6 +81,7 @@ it('2 models × 2 seeds: compare.md/json with mean ± std; a rerun skips finishe
   // Fourth and fifth tables: validation and test per group of the time since the item before the
   // target. The groups of each split cover its users and average to its overall metrics.
   expect(md).toContain('by the time from the interaction before the target');
+  expect(md).toContain('equal timestamps ordered by ascending item id (RecBole)');
   for (const row of json.models) {
     const runs = [0, 1].map((s) => JSON.parse(readFileSync(join(out, row.model, `seed-${s}`, 'results.json'), 'utf8')));
     for (const r of runs) {
