@@ -117,6 +117,10 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   if (o.zeroShot) cfg = { ...cfg, protocol: 'zeroShot' };
   if (o.timeBudget) cfg = { ...cfg, timeBudget: parseCount('--time-budget', o.timeBudget)! };
   if (o.patience) cfg = { ...cfg, patience: parseCount('--patience', o.patience)! };
+  if (o.tieOrder) {
+    if (saved && saved.tieOrder !== o.tieOrder) throw new Error(`--tie-order ${o.tieOrder}: ${resumeFrom} was trained with tieOrder ${saved.tieOrder}, and another order is another split; start a new run`);
+    cfg = { ...cfg, tieOrder: o.tieOrder as TrainConfig['tieOrder'] };
+  }
   if (saved) {
     for (const f of smallerStopping(saved, cfg)) {
       console.warn(`warning: ${f} ${cfg[f]} is smaller than the ${saved[f]} this run was trained with; a run already past it just stops, which is not the run the smaller value would have given`);
@@ -229,7 +233,8 @@ async function cmdCompare(o: Record<string, string | boolean | undefined>): Prom
   const src: DataSource = { format: (str('format') as DataSource['format']) ?? (dir ? 'movielens' : 'synthetic'), dir: dir && resolve(dir), wordVectors: str('wordVectors') && resolve(str('wordVectors')!), seed: 0 };
   const models = String(o.models).split(',').map((m) => m.trim()).filter(Boolean);
   const seeds = Number(o.seeds);
-  const base = str('config') ? deepMerge(defaultTrainConfig, JSON.parse(readFileSync(str('config')!, 'utf8')), str('config')) : undefined;
+  let base = str('config') ? deepMerge(defaultTrainConfig, JSON.parse(readFileSync(str('config')!, 'utf8')), str('config')) : undefined;
+  if (str('tieOrder')) base = { ...(base ?? defaultTrainConfig), tieOrder: str('tieOrder') as TrainConfig['tieOrder'] };
   const out = resolve(String(o.out));
   const gpu = await initEngine();
   console.log(`data: ${src.format}${src.dir ? ` ${src.dir}` : ''}; adapter: ${gpu.gpu.kind}; models: ${models.join(', ')}; seeds: ${seeds}; out: ${out}`);
@@ -268,6 +273,7 @@ export function program(): Command {
     .option('--zero-shot', "the paper's zero-shot protocol: 10% of users (≥ 90) held out of training, tested on their last 3 interactions")
     .option('--time-budget <s>', 'stop after the epoch that passes this many wall seconds')
     .option('--patience <n>', 'early stopping: validation evaluations without a better NDCG@10 (with --resume, a larger value continues a run that stopped)')
+    .addOption(new Option('--tie-order <order>', "order of a user's interactions with equal timestamps: itemId (ascending item id, RecBole's rule; default) or shuffled (seeded, removes the id-order leak)").choices(['itemId', 'shuffled']))
     .option('--out <dir>', 'output directory (results.json, checkpoint/ = best model, last/ = resumable state)')
     .option('--resume <dir>', "continue a previous run from its out dir (DIR/last); its config unless --config, its data unless --data; writes to DIR unless --out")
     .action((o) => cmdTrain(o));
@@ -291,6 +297,7 @@ export function program(): Command {
     .option('--patience <n>', 'early-stopping patience of every run; rerunning into the same --out with a larger one (or a larger --epochs/--time-budget) continues the finished runs')
     .option('--config <file>', 'JSON overriding fields of the training config for every model (presets apply on top)')
     .option('--zero-shot', "the paper's zero-shot protocol (Recall@5/10/20/50/100 of held-out users)")
+    .addOption(new Option('--tie-order <order>', "order of a user's interactions with equal timestamps: itemId (ascending item id, RecBole's rule; default) or shuffled (seeded, removes the id-order leak)").choices(['itemId', 'shuffled']))
     .action((o) => cmdCompare(o));
   p.command('embed')
     .description('write item and user embeddings (safetensors) for retrieval')
