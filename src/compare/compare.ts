@@ -72,7 +72,7 @@ export interface RunRow {
 export interface ModelRow {
   model: string;
   seeds: number[];
-  /** Test metrics ('HR@10', …), the same with seen items left in the ranking ('seen:HR@10', …), and run stats. */
+  /** Test metrics ('HR@10', …), the same with seen items left in the ranking ('seen:HR@10', …), validation NDCG@10 at the best epoch ('valid:NDCG@10'), and run stats. */
   mean: Record<string, number>;
   std: Record<string, number>;
   /** Mean ± std over seeds of HR@10 and NDCG@10 per popularity group, when every run has the same groups. */
@@ -203,6 +203,8 @@ export function aggregate(runs: RunRow[], columns: string[]): ModelRow[] {
     const std: Record<string, number> = {};
     for (const c of columns) [mean[c], std[c]] = meanStd(rs.map((r) => r.test[c] ?? NaN));
     for (const c of columns) [mean[`seen:${c}`], std[`seen:${c}`]] = meanStd(rs.map((r) => r.testWithSeen?.[c] ?? NaN));
+    // The early-stopping metric at the chosen epoch: a validation lead that the test does not repeat is visible here.
+    [mean['valid:NDCG@10'], std['valid:NDCG@10']] = meanStd(rs.map((r) => r.valid['NDCG@10'] ?? NaN));
     for (const k of NUMERIC) [mean[k], std[k]] = meanStd(rs.map((r) => r[k]));
     return { model, seeds: rs.map((r) => r.seed), mean, std, byPopularity: groupMeans(rs.map((r) => r.testByPopularity)), validByGap: groupMeans(rs.map((r) => r.validByGap)), testByGap: groupMeans(rs.map((r) => r.testByGap)), runs: rs };
   });
@@ -268,13 +270,14 @@ export function seenTable(rows: ModelRow[], columns: string[]): string {
 }
 
 export function markdownTable(rows: ModelRow[], columns: string[]): string {
-  const head = ['model', 'seeds', ...columns, 'params', 's/epoch', 'wall s to best', 'best epoch'];
+  const head = ['model', 'seeds', ...columns, 'valid NDCG@10', 'params', 's/epoch', 'wall s to best', 'best epoch'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
   for (const r of rows) {
     const cells = [
       r.model,
       String(r.seeds.length),
       ...columns.map((c) => `${r.mean[c].toFixed(4)} ± ${r.std[c].toFixed(4)}`),
+      `${r.mean['valid:NDCG@10'].toFixed(4)} ± ${r.std['valid:NDCG@10'].toFixed(4)}`,
       String(Math.round(r.mean.params)),
       r.mean.s_per_epoch.toFixed(2),
       `${r.mean.wall_to_best_s.toFixed(1)} ± ${r.std.wall_to_best_s.toFixed(1)}`,

@@ -36,7 +36,7 @@ it('2 models × 2 seeds: compare.md/json with mean ± std; a rerun skips finishe
   const md = readFileSync(join(out, 'compare.md'), 'utf8');
   const json = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8'));
   expect(md).toBe(res.markdown);
-  expect(md).toMatch(/^\| model \| seeds \| HR@10 \| HR@20 \| NDCG@10 \| NDCG@20 \| MRR@10 \| params \| s\/epoch \| wall s to best \| best epoch \|/);
+  expect(md).toMatch(/^\| model \| seeds \| HR@10 \| HR@20 \| NDCG@10 \| NDCG@20 \| MRR@10 \| valid NDCG@10 \| params \| s\/epoch \| wall s to best \| best epoch \|/);
   expect(json.models.map((r: { model: string }) => r.model)).toEqual(['sasrec', 'mufasa-dense']);
   for (const row of json.models) {
     const runs = [0, 1].map((s) => JSON.parse(readFileSync(join(out, row.model, `seed-${s}`, 'results.json'), 'utf8')));
@@ -48,6 +48,10 @@ it('2 models × 2 seeds: compare.md/json with mean ± std; a rerun skips finishe
       const cell = `${row.mean[c].toFixed(4)} ± ${row.std[c].toFixed(4)}`;
       expect(md).toContain(cell);
     }
+    // The validation NDCG@10 of the chosen epochs (the early-stopping metric), mean ± std as well.
+    const [va, vb] = runs.map((r) => r.metrics.valid['NDCG@10'] as number);
+    expect(row.mean['valid:NDCG@10']).toBeCloseTo((va + vb) / 2, 12);
+    expect(md).toContain(`${row.mean['valid:NDCG@10'].toFixed(4)} ± ${row.std['valid:NDCG@10'].toFixed(4)} | ${Math.round(row.mean.params)} |`);
     expect(row.mean.params).toBeGreaterThan(0);
     expect(row.mean.s_per_epoch).toBeGreaterThan(0);
     expect(runs[0].params).toBe(runs[1].params);
