@@ -15,6 +15,11 @@ export const PRESETS: Record<string, { description: string; overrides: Record<st
   },
   'mufasa-no-sal': { description: 'w/o SAL: MFL item vectors, user = mean of the items so far', overrides: { model: { userTower: 'mean' } } },
   'mufasa-dense': { description: 'MUFASA with one dense causal attention layer in place of the three sparse branches', overrides: { model: { userTower: 'dense' } } },
+  'mufasa-no-id': {
+    description: 'MUFASA without item ID embeddings: item vectors from the content alone (MFL), as a cold-start item tower must be',
+    // How much of what MUFASA learns the content alone can carry (issue 5: "modality quality").
+    overrides: { model: { useIdEmbedding: false } },
+  },
   'mufasa-no-title': { description: 'MUFASA without L_title (weight 0)', overrides: noLoss('title') },
   'mufasa-no-cf': { description: 'MUFASA without L_cf (weight 0; no CF pretraining)', overrides: { ...noLoss('cf'), cfEpochs: 0 } },
   'mufasa-no-cons': { description: 'MUFASA without L_cons (weight 0)', overrides: noLoss('cons') },

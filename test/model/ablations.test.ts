@@ -80,6 +80,20 @@ describe('ablation presets', () => {
     });
   });
 
+  it('mufasa-no-id: z is the MFL output alone (no ID embedding)', async () => {
+    await withModel('mufasa-no-id', async (m, z) => {
+      const mm = m as Mufasa;
+      expect(mm.idEmb).toBeNull();
+      expect(m.parameters().some((p) => p.name === 'item.id')).toBe(false);
+      const mods = uploadModalities(ds, small.excludeModalities);
+      const all = indexTensor(Array.from({ length: I }, (_, i) => i), [I], I);
+      const [zt, ft] = tidy(() => [z(), mm.mfl.forward(mods, all)]) as Tensor[];
+      expect(Array.from(await zt.data())).toEqual(Array.from(await ft.data()));
+      [zt, ft, all].forEach((t) => t.dispose());
+      mods.forEach((x) => (x.values.dispose(), x.present.dispose()));
+    });
+  });
+
   it('mufasa-no-sal: user vector at t = mean of z over items 0 … t', async () => {
     await withModel('mufasa-no-sal', async (m, z) => {
       expect((m as Mufasa).salLayer).toBeNull();
