@@ -15,7 +15,7 @@ import { train, defaultTrainConfig, buildModel, loadWeights, rankCases, uploadMo
 import { metricsByPopularity, itemCounts, metricsByGap, gapLabel, parseGapEdges, DEFAULT_GAP_EDGES } from './train/breakdown.ts';
 import type { TrainConfig, EpochLog } from './train/trainer.ts';
 import { presetOverrides, deepMerge, MODEL_NAMES, PRESETS } from './model/presets.ts';
-import { compare, resultsJson, LOO_COLUMNS, ZERO_SHOT_COLUMNS } from './compare/compare.ts';
+import { compare, resultsJson, writeRunFiles, LOO_COLUMNS, ZERO_SHOT_COLUMNS } from './compare/compare.ts';
 import { finalize } from './train/metrics.ts';
 import { computeEmbeddings } from './train/embeddings.ts';
 import { loadCheckpoint, writeFileAtomic, encodeSafetensors } from './train/checkpoint.ts';
@@ -147,7 +147,7 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   } finally {
     pr.stop();
   }
-  writeFileAtomic(join(out, 'results.json'), JSON.stringify(resultsJson(modelName, ds, res), null, 2) + '\n');
+  writeRunFiles(out, resultsJson(modelName, ds, res), res.ranks);
   const cols = cfg.protocol === 'zeroShot' ? [...ZERO_SHOT_COLUMNS, 'NDCG@10'] : LOO_COLUMNS;
   console.log(`\n${metricsTable([['valid', res.valid], ['test', res.test]], cols)}\n${PROTOCOL_NOTE[cfg.protocol]}\nwrote ${join(out, 'results.json')}`);
 }

@@ -21,7 +21,7 @@ import { noGrad } from '../tensor/tape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { finalize } from '../train/metrics.ts';
 import { trainBPR } from '../train/cf.ts';
-import { dataSplit, rankChunks } from '../train/trainer.ts';
+import { dataSplit, rankChunks, caseRanks } from '../train/trainer.ts';
 import type { TrainConfig, TrainResult } from '../train/trainer.ts';
 import { metricsByPopularity, itemCounts, metricsByGap, DEFAULT_GAP_EDGES } from '../train/breakdown.ts';
 import type { PopularityGroup } from '../train/breakdown.ts';
@@ -39,7 +39,7 @@ async function evaluateRows(items: Tensor, cases: EvalCase[], usersOf: UserVecto
 }
 
 /** The valid, test (seen items excluded and left in) metrics, their gap groups, and for leave-one-out the test metrics per popularity group. */
-async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): Promise<Pick<TrainResult, 'valid' | 'test' | 'testWithSeen' | 'testByPopularity' | 'validByGap' | 'testByGap'>> {
+async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): Promise<Pick<TrainResult, 'valid' | 'test' | 'testWithSeen' | 'testByPopularity' | 'validByGap' | 'testByGap' | 'ranks'>> {
   const rankedValid = await rankChunks(items, split.valid, usersOf);
   const ranked = await rankChunks(items, split.test, usersOf);
   const testWithSeen = await evaluateRows(items, split.test, usersOf, false);
@@ -52,6 +52,7 @@ async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnTyp
     testByPopularity,
     validByGap: metricsByGap(rankedValid.ranks, rankedValid.cases, DEFAULT_GAP_EDGES, rankedValid.targetsPerCase),
     testByGap: metricsByGap(ranked.ranks, ranked.cases, DEFAULT_GAP_EDGES, ranked.targetsPerCase),
+    ranks: { valid: caseRanks(rankedValid), test: caseRanks(ranked) },
   };
 }
 

@@ -24,6 +24,8 @@ import { presetOverrides, deepMerge, BASELINES } from '../model/presets.ts';
 import { trainPopularity, trainBprMf, trainContentKnn } from './baselines.ts';
 import { gapLabel } from '../train/breakdown.ts';
 import type { PopularityGroup, GapGroup } from '../train/breakdown.ts';
+import { pairedDifference, PAIRED_COLUMNS } from './paired.ts';
+import type { RunRanks, PairedDifference } from './paired.ts';
 
 export const LOO_COLUMNS = ['HR@10', 'HR@20', 'NDCG@10', 'NDCG@20', 'MRR@10'];
 export const ZERO_SHOT_COLUMNS = ['Recall@5', 'Recall@10', 'Recall@20', 'Recall@50', 'Recall@100'];
@@ -60,6 +62,8 @@ export interface RunRow {
   /** Metrics per group of the time since the interaction before the target (absent in old results). */
   validByGap?: GapGroup[];
   testByGap?: GapGroup[];
+  /** Every validation and test target's rank (ranks.json; absent for runs from before it). */
+  ranks?: RunRanks;
   valid: Record<string, number>;
   params: number;
   s_per_epoch: number;
@@ -83,11 +87,20 @@ export interface ModelRow {
   runs: RunRow[];
 }
 
+/** One model against the reference (the first model of the comparison), paired by user. */
+export interface PairedRow {
+  model: string;
+  reference: string;
+  valid: PairedDifference | null;
+  test: PairedDifference | null;
+}
+
 export interface CompareResult {
   dataset: string;
   protocol: 'leaveOneOut' | 'zeroShot';
   columns: string[];
   rows: ModelRow[];
+  paired: PairedRow[];
   skipped: { model: string; reason: string }[];
   markdown: string;
 }
@@ -119,7 +132,22 @@ function mainEpochs(log: EpochLog[]): EpochLog[] {
   return sal.length ? sal : log.filter((l) => l.stage === 'cf');
 }
 
-function rowOf(model: string, seed: number, r: Record<string, unknown>): RunRow {
+/**
+ * Writes a finished run: ranks.json (every target's rank, compact) first, then results.json, whose
+ * presence marks the run finished (so a finished run always has both).
+ */
+export function writeRunFiles(dir: string, results: Record<string, unknown>, ranks: RunRanks | undefined): void {
+  if (ranks) writeFileAtomic(join(dir, 'ranks.json'), JSON.stringify(ranks) + '\n');
+  writeFileAtomic(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+}
+
+/** A finished run's ranks.json, if it has one (runs from before it do not). */
+function readRanks(dir: string): RunRanks | undefined {
+  const f = join(dir, 'ranks.json');
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as RunRanks) : undefined;
+}
+
+function rowOf(model: string, seed: number, r: Record<string, unknown>, ranks: RunRanks | undefined): RunRow {
   const m = r.metrics as { valid: Record<string, number>; test: Record<string, number>; test_seen_in_ranking?: Record<string, number>; test_by_popularity?: PopularityGroup[]; valid_by_gap?: GapGroup[]; test_by_gap?: GapGroup[] };
   return {
     model,
@@ -129,6 +157,7 @@ function rowOf(model: string, seed: number, r: Record<string, unknown>): RunRow 
     testByPopularity: m.test_by_popularity,
     validByGap: m.valid_by_gap,
     testByGap: m.test_by_gap,
+    ranks,
     valid: m.valid,
     params: Number(r.params ?? 0),
     s_per_epoch: Number(r.s_per_epoch ?? 0),
@@ -262,6 +291,32 @@ export function gapTable(rows: ModelRow[], split: 'valid' | 'test'): string {
   return groupTable<GapGroup>(rows, (r) => (split === 'valid' ? r.validByGap : r.testByGap), gapLabel);
 }
 
+/** Every model after the first against the first, paired by user (pairedDifference), validation and test. */
+export function pairedRows(runs: RunRow[]): PairedRow[] {
+  const models = [...new Set(runs.map((r) => r.model))];
+  const bySeed = (m: string) => new Map(runs.filter((r) => r.model === m).map((r) => [r.seed, r.ranks]));
+  const ref = models[0];
+  return models.slice(1).map((model) => ({
+    model,
+    reference: ref,
+    valid: pairedDifference(bySeed(model), bySeed(ref), 'valid'),
+    test: pairedDifference(bySeed(model), bySeed(ref), 'test'),
+  }));
+}
+
+/** model − reference: test and validation HR@10 / NDCG@10 (mean ± standard error over users); '' without rows. */
+export function pairedTable(paired: PairedRow[]): string {
+  if (!paired.length) return '';
+  const cell = (d: PairedDifference | null, c: string) => (d ? `${d.mean[c] >= 0 ? '+' : ''}${d.mean[c].toFixed(4)} ± ${d.se[c].toFixed(4)}` : 'no ranks');
+  const cols = [...PAIRED_COLUMNS.map((c) => `test ${c}`), ...PAIRED_COLUMNS.map((c) => `valid ${c}`)];
+  const lines = [`| model − ${paired[0].reference} | users | seeds | ${cols.join(' | ')} |`, `|---|---:|---:|${cols.map(() => '---:').join('|')}|`];
+  for (const p of paired) {
+    const cells = [...PAIRED_COLUMNS.map((c) => cell(p.test, c)), ...PAIRED_COLUMNS.map((c) => cell(p.valid, c))];
+    lines.push(`| ${p.model} | ${p.test?.users ?? '–'} | ${p.test?.seeds.length ?? '–'} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
 /** The metrics with the user's earlier items left in the ranking, one row per model. */
 export function seenTable(rows: ModelRow[], columns: string[]): string {
   const lines = [`| model | ${columns.join(' | ')} |`, `|---|${columns.map(() => '---:').join('|')}|`];
@@ -298,9 +353,11 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
   mkdirSync(o.out, { recursive: true });
   const runs: RunRow[] = [];
   const skipped: { model: string; reason: string }[] = [];
-  let result: CompareResult = { dataset: ds.name, protocol, columns, rows: [], skipped, markdown: '' };
+  let result: CompareResult = { dataset: ds.name, protocol, columns, rows: [], paired: [], skipped, markdown: '' };
   const write = () => {
     const rows = aggregate(runs, columns);
+    const paired = pairedRows(runs);
+    const pairedMd = pairedTable(paired);
     const note =
       `${ds.name}, ${protocol === 'zeroShot' ? 'zero-shot (held-out users, last 3 interactions as targets)' : 'leave-one-out'}; test metrics, mean ± std over seeds; ` +
       'full-catalog ranking, items seen before the target excluded; early stopping on validation NDCG@10; ' +
@@ -311,6 +368,9 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
     const gapTest = gapTable(rows, 'test');
     const markdown =
       `${markdownTable(rows, columns)}\n\n${note}${skip}\n\n` +
+      (pairedMd
+        ? `Differences from ${paired[0].reference}, paired by user (the first model of --models is the reference): each user's HR@10 / NDCG@10 averaged over the seeds, the difference averaged over users, ± one standard error over users. It says whether a gap is larger than chance on these users; the std above is the spread of single runs.\n\n${pairedMd}\n\n`
+        : '') +
       `Test metrics with the items seen before the target left in the ranking (RecBole's rule for sequential models):\n\n${seenTable(rows, columns)}\n` +
       (byPop ? `\nTest HR@10 / NDCG@10 by how often the target item occurs in training (groups of users, rarest first; \`mufasa eval --by-popularity\`):\n\n${byPop}\n` : '') +
       (gapTest
@@ -318,9 +378,9 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
           "A target that shares its timestamp with the item before it is placed after that item by the item-id tie rule, not by time.\n\n" +
           `Validation:\n\n${gapValid}\n\nTest:\n\n${gapTest}\n`
         : '');
-    result = { dataset: ds.name, protocol, columns, rows, skipped, markdown };
+    result = { dataset: ds.name, protocol, columns, rows, paired, skipped, markdown };
     writeFileAtomic(join(o.out, 'compare.md'), markdown);
-    writeFileAtomic(join(o.out, 'compare.json'), JSON.stringify({ dataset: ds.name, protocol, seen_items_excluded: true, columns, std: 'sample (n-1)', models: rows, skipped }, null, 2) + '\n');
+    writeFileAtomic(join(o.out, 'compare.json'), JSON.stringify({ dataset: ds.name, protocol, seen_items_excluded: true, columns, std: 'sample (n-1)', models: rows.map(({ runs: rr, ...m }) => ({ ...m, runs: rr.map(({ ranks: _r, ...run }) => run) })), paired, skipped }, null, 2) + '\n');
   };
   // Every run directory is checked against its config before anything trains (runPlan).
   const withRuns = o.models.filter((m) => !(m === 'bpr' && o.zeroShot));
@@ -340,7 +400,7 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
       const plan = plans.get(`${model}/${seed}`)!;
       if (plan.action === 'reuse') {
         log(`[${model} seed ${seed}] finished before: ${file}`);
-        runs.push(rowOf(model, seed, JSON.parse(readFileSync(file, 'utf8'))));
+        runs.push(rowOf(model, seed, JSON.parse(readFileSync(file, 'utf8')), readRanks(dir)));
         write();
         continue;
       }
@@ -366,8 +426,8 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
         res = await train(ds, cfg, { lastDir: last, checkpointDir: join(dir, 'checkpoint'), resumeFrom, dataSource, onEpoch: (e) => o.onEpoch?.(model, seed, e) });
       }
       const json = resultsJson(model, ds, res);
-      writeFileAtomic(file, JSON.stringify(json, null, 2) + '\n');
-      runs.push(rowOf(model, seed, json));
+      writeRunFiles(dir, json, res.ranks);
+      runs.push(rowOf(model, seed, json, res.ranks));
       const t = res.test;
       log(`[${model} seed ${seed}] test ${columns.slice(0, 3).map((c) => `${c} ${(t[c] ?? NaN).toFixed(4)}`).join(', ')} (best epoch ${res.bestEpoch}, ${res.wallSeconds.toFixed(1)} s)`);
       write();

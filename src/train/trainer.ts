@@ -44,6 +44,7 @@ import { rankTargets, sumsFromRanks, finalize, addSums, emptySums } from './metr
 import type { MetricSums } from './metrics.ts';
 import { metricsByPopularity, itemCounts, metricsByGap, DEFAULT_GAP_EDGES } from './breakdown.ts';
 import type { PopularityGroup, GapGroup } from './breakdown.ts';
+import type { CaseRanks, RunRanks } from '../compare/paired.ts';
 
 export interface TrainConfig {
   /** Which sequence model: MUFASA (and its ablations, `model` fields) or SASRec (`sasrec`). */
@@ -187,6 +188,8 @@ export interface TrainResult {
   /** Validation and test metrics by the time from the interaction before the target to it (metricsByGap, default edges). */
   validByGap?: GapGroup[];
   testByGap?: GapGroup[];
+  /** Every validation and test target's rank (for paired comparisons between models: src/compare/paired.ts). */
+  ranks?: RunRanks;
   log: EpochLog[];
   numParameters: number;
 }
@@ -321,6 +324,11 @@ export function historyBatch(cases: EvalCase[], numItems: number, maxLen: number
 /** `excludeSeen` false leaves the user's earlier items in the ranking (RecBole's rule for sequential models). */
 export async function evaluateCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<MetricSums> {
   return (await rankCases(model, z, cases, maxLen, batchSize, excludeSeen)).sums;
+}
+
+/** A Ranked's per-user ranks, as results files keep them. */
+export function caseRanks(r: Ranked): CaseRanks {
+  return { users: r.cases.map((c) => c.user), ranks: Array.from(r.ranks) };
 }
 
 /** Ranks of the cases with a history ([cases·targetsPerCase], in the order of `cases`) and their metric sums. */
@@ -729,6 +737,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     let testByPopularity: PopularityGroup[] | undefined;
     let validByGap: GapGroup[];
     let testByGap: GapGroup[];
+    let ranks: RunRanks;
     try {
       // One ranking pass per split gives its metrics and their breakdowns.
       const rankedValid = await rankCases(model, z, split.valid, cfg.maxLen);
@@ -737,12 +746,13 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       const ranked = await rankCases(model, z, split.test, cfg.maxLen);
       test = finalize(ranked.sums);
       testByGap = metricsByGap(ranked.ranks, ranked.cases, DEFAULT_GAP_EDGES, ranked.targetsPerCase);
+      ranks = { valid: caseRanks(rankedValid), test: caseRanks(ranked) };
       if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') testByPopularity = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, ds.numItems));
       testWithSeen = finalize(await evaluateCases(model, z, split.test, cfg.maxLen, 256, false));
       if (model instanceof Mufasa) await hooks.onEvaluated?.({ epoch: bestEpoch, final: true, model, z });
     } finally {
       z.dispose();
     }
-    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, valid, test, testWithSeen, testByPopularity, validByGap, testByGap, log, numParameters: params.reduce((a, p) => a + p.size, 0) };
+    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, valid, test, testWithSeen, testByPopularity, validByGap, testByGap, ranks, log, numParameters: params.reduce((a, p) => a + p.size, 0) };
   }
 }

@@ -104,6 +104,35 @@ it('2 models × 2 seeds: compare.md/json with mean ± std; a rerun skips finishe
     }
   }
 
+  // Per-user ranks (ranks.json) reproduce each run's metrics, and the paired table is mufasa-dense −
+  // sasrec from them: per user over the two seeds, then mean ± standard error over users.
+  const caseHr = (r: number[]) => r.map((x) => (x < 10 ? 1 : 0));
+  const ranksOf = (m: string, s: number) => JSON.parse(readFileSync(join(out, m, `seed-${s}`, 'ranks.json'), 'utf8'));
+  for (const m of ['sasrec', 'mufasa-dense']) {
+    for (const s of [0, 1]) {
+      const rk = ranksOf(m, s);
+      const r = JSON.parse(readFileSync(join(out, m, `seed-${s}`, 'results.json'), 'utf8'));
+      for (const split of ['valid', 'test']) {
+        expect(rk[split].users.length).toBe(ds.numUsers);
+        expect(caseHr(rk[split].ranks).reduce((a: number, b: number) => a + b, 0) / ds.numUsers).toBeCloseTo(r.metrics[split]['HR@10'], 12);
+      }
+    }
+  }
+  const diff = Array.from({ length: ds.numUsers }, (_, u) => {
+    const hr = (m: string) => [0, 1].reduce((a, s) => { const rk = ranksOf(m, s).test; return a + (rk.ranks[rk.users.indexOf(u)] < 10 ? 1 : 0); }, 0) / 2;
+    return hr('mufasa-dense') - hr('sasrec');
+  });
+  const dm = diff.reduce((a, b) => a + b, 0) / diff.length;
+  const dse = Math.sqrt(diff.reduce((a, b) => a + (b - dm) ** 2, 0) / (diff.length - 1) / diff.length);
+  expect(json.paired).toHaveLength(1);
+  expect(json.paired[0].model).toBe('mufasa-dense');
+  expect(json.paired[0].reference).toBe('sasrec');
+  expect(json.paired[0].test.mean['HR@10']).toBeCloseTo(dm, 12);
+  expect(json.paired[0].test.se['HR@10']).toBeCloseTo(dse, 12);
+  expect(md).toContain(`| model − sasrec | users | seeds |`);
+  expect(md).toContain(`| mufasa-dense | ${ds.numUsers} | 2 | ${dm >= 0 ? '+' : ''}${dm.toFixed(4)} ± ${dse.toFixed(4)} |`);
+  expect(JSON.stringify(json)).not.toContain('"ranks"'); // compare.json keeps the ranks out
+
   const mtime = statSync(join(out, 'sasrec', 'seed-1', 'results.json')).mtimeMs;
   const again: string[] = [];
   const res2 = await compare(ds, { models: ['sasrec', 'mufasa-dense'], seeds: 2, out, base, epochs: 2, log: (l) => again.push(l) });
