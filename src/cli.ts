@@ -12,7 +12,7 @@ import { loadMovieLens } from './data/movielens.ts';
 import { loadGeneric } from './data/generic.ts';
 import { makeSynthetic } from './data/synthetic.ts';
 import { train, defaultTrainConfig, buildModel, loadWeights, rankCases, uploadModalities, dataSplit, savedTrainConfig, smallerStopping } from './train/trainer.ts';
-import { metricsByPopularity, itemCounts, metricsByGap, gapLabel, parseGapEdges, DEFAULT_GAP_EDGES } from './train/breakdown.ts';
+import { metricsByPopularity, itemCounts, metricsByGap, metricsByColdness, gapLabel, parseGapEdges, DEFAULT_GAP_EDGES } from './train/breakdown.ts';
 import type { TrainConfig, EpochLog } from './train/trainer.ts';
 import { presetOverrides, deepMerge, MODEL_NAMES, PRESETS } from './model/presets.ts';
 import { compare, resultsJson, writeRunFiles, LOO_COLUMNS, ZERO_SHOT_COLUMNS } from './compare/compare.ts';
@@ -58,6 +58,12 @@ function parseCount(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got '${v}'`);
+  return n;
+}
+
+function parseFraction(name: string, v: string): number {
+  const n = Number(v);
+  if (!(n > 0 && n < 1)) throw new Error(`${name} must be a fraction in (0, 1), got '${v}'`);
   return n;
 }
 
@@ -117,9 +123,13 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   if (o.zeroShot) cfg = { ...cfg, protocol: 'zeroShot' };
   if (o.timeBudget) cfg = { ...cfg, timeBudget: parseCount('--time-budget', o.timeBudget)! };
   if (o.patience) cfg = { ...cfg, patience: parseCount('--patience', o.patience)! };
-  if (o.tieOrder) {
-    if (saved && saved.tieOrder !== o.tieOrder) throw new Error(`--tie-order ${o.tieOrder}: ${resumeFrom} was trained with tieOrder ${saved.tieOrder}, and another order is another split; start a new run`);
-    cfg = { ...cfg, tieOrder: o.tieOrder as TrainConfig['tieOrder'] };
+  // The split's options: a resumed run keeps its split (another one would mix two in one run).
+  const splitFlags: [string, keyof TrainConfig, unknown][] = [];
+  if (o.tieOrder) splitFlags.push(['--tie-order', 'tieOrder', o.tieOrder]);
+  if (o.coldItems) splitFlags.push(['--cold-items', 'coldItems', parseFraction('--cold-items', o.coldItems)]);
+  for (const [flag, field, v] of splitFlags) {
+    if (saved && saved[field] !== v) throw new Error(`${flag} ${v}: ${resumeFrom} was trained with ${field} ${saved[field]}, and that is another split; start a new run`);
+    cfg = { ...cfg, [field]: v };
   }
   if (saved) {
     for (const f of smallerStopping(saved, cfg)) {
@@ -196,6 +206,10 @@ async function cmdEval(o: Record<string, string | boolean>): Promise<void> {
     const table = metricsTable(rows.map((g) => [`${g.lo}–${g.hi} (${g.users} users)`, g.metrics]), LOO_COLUMNS).replace('| split |', '| target item seen in training |');
     console.log(`\ntest by the target item's training count, rarest first:\n${table}`);
   }
+  if (split.cold) {
+    const rows = metricsByColdness(ranked.ranks, ranked.cases, split.cold).map((g): [string, Record<string, number>] => [`${g.targets} targets (${g.users} users)`, g.metrics]);
+    console.log(`\ntest by the target: cold (${split.cold.length} items never trained on, coldItems ${cfg.coldItems}) or warm:\n${metricsTable(rows, LOO_COLUMNS).replace('| split |', '| test |')}`);
+  }
   if (gapEdges) {
     const rows = (['valid', 'test'] as const).flatMap((name) => {
       const r = name === 'valid' ? rankedValid : ranked;
@@ -235,6 +249,7 @@ async function cmdCompare(o: Record<string, string | boolean | undefined>): Prom
   const seeds = Number(o.seeds);
   let base = str('config') ? deepMerge(defaultTrainConfig, JSON.parse(readFileSync(str('config')!, 'utf8')), str('config')) : undefined;
   if (str('tieOrder')) base = { ...(base ?? defaultTrainConfig), tieOrder: str('tieOrder') as TrainConfig['tieOrder'] };
+  if (str('coldItems')) base = { ...(base ?? defaultTrainConfig), coldItems: parseFraction('--cold-items', str('coldItems')!) };
   const out = resolve(String(o.out));
   const gpu = await initEngine();
   console.log(`data: ${src.format}${src.dir ? ` ${src.dir}` : ''}; adapter: ${gpu.gpu.kind}; models: ${models.join(', ')}; seeds: ${seeds}; out: ${out}`);
@@ -274,6 +289,7 @@ export function program(): Command {
     .option('--time-budget <s>', 'stop after the epoch that passes this many wall seconds')
     .option('--patience <n>', 'early stopping: validation evaluations without a better NDCG@10 (with --resume, a larger value continues a run that stopped)')
     .addOption(new Option('--tie-order <order>', "order of a user's interactions with equal timestamps: itemId (ascending item id, RecBole's rule; default) or shuffled (seeded, removes the id-order leak)").choices(['itemId', 'shuffled']))
+    .option('--cold-items <fraction>', 'cold-item protocol: this fraction of the items (e.g. 0.1) is unknown at training time and only a test target; results split cold and warm targets')
     .option('--out <dir>', 'output directory (results.json, checkpoint/ = best model, last/ = resumable state)')
     .option('--resume <dir>', "continue a previous run from its out dir (DIR/last); its config unless --config, its data unless --data; writes to DIR unless --out")
     .action((o) => cmdTrain(o));
@@ -298,6 +314,7 @@ export function program(): Command {
     .option('--config <file>', 'JSON overriding fields of the training config for every model (presets apply on top)')
     .option('--zero-shot', "the paper's zero-shot protocol (Recall@5/10/20/50/100 of held-out users)")
     .addOption(new Option('--tie-order <order>', "order of a user's interactions with equal timestamps: itemId (ascending item id, RecBole's rule; default) or shuffled (seeded, removes the id-order leak)").choices(['itemId', 'shuffled']))
+    .option('--cold-items <fraction>', 'cold-item protocol: this fraction of the items (e.g. 0.1) is unknown at training time and only a test target; results split cold and warm targets')
     .action((o) => cmdCompare(o));
   p.command('embed')
     .description('write item and user embeddings (safetensors) for retrieval')

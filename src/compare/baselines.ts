@@ -21,9 +21,9 @@ import { noGrad } from '../tensor/tape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { finalize } from '../train/metrics.ts';
 import { trainBPR } from '../train/cf.ts';
-import { dataSplit, rankChunks, caseRanks } from '../train/trainer.ts';
+import { dataSplit, rankChunks, caseRanks, warmItems } from '../train/trainer.ts';
 import type { TrainConfig, TrainResult } from '../train/trainer.ts';
-import { metricsByPopularity, itemCounts, metricsByGap, DEFAULT_GAP_EDGES } from '../train/breakdown.ts';
+import { metricsByPopularity, itemCounts, metricsByGap, metricsByColdness, DEFAULT_GAP_EDGES } from '../train/breakdown.ts';
 import type { PopularityGroup } from '../train/breakdown.ts';
 
 /** A chunk's user vectors [chunk, d] (a new tensor; rankChunks disposes it). */
@@ -39,7 +39,7 @@ async function evaluateRows(items: Tensor, cases: EvalCase[], usersOf: UserVecto
 }
 
 /** The valid, test (seen items excluded and left in) metrics, their gap groups, and for leave-one-out the test metrics per popularity group. */
-async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): Promise<Pick<TrainResult, 'valid' | 'test' | 'testWithSeen' | 'testByPopularity' | 'validByGap' | 'testByGap' | 'ranks'>> {
+async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): Promise<Pick<TrainResult, 'valid' | 'test' | 'testWithSeen' | 'testByPopularity' | 'validByGap' | 'testByGap' | 'testByColdness' | 'ranks'>> {
   const rankedValid = await rankChunks(items, split.valid, usersOf);
   const ranked = await rankChunks(items, split.test, usersOf);
   const testWithSeen = await evaluateRows(items, split.test, usersOf, false);
@@ -53,6 +53,7 @@ async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnTyp
     validByGap: metricsByGap(rankedValid.ranks, rankedValid.cases, DEFAULT_GAP_EDGES, rankedValid.targetsPerCase),
     testByGap: metricsByGap(ranked.ranks, ranked.cases, DEFAULT_GAP_EDGES, ranked.targetsPerCase),
     ranks: { valid: caseRanks(rankedValid), test: caseRanks(ranked) },
+    testByColdness: split.cold ? metricsByColdness(ranked.ranks, ranked.cases, split.cold) : undefined,
   };
 }
 
@@ -80,7 +81,7 @@ export async function trainBprMf(ds: Dataset, cfg: TrainConfig): Promise<TrainRe
   const t0 = performance.now();
   const split = dataSplit(ds, cfg);
   const epochs = Math.max(1, cfg.cfEpochs);
-  const bpr = await trainBPR({ numUsers: split.train.length, numItems: ds.numItems, sequences: split.train }, { dim: cfg.model.dim, epochs, seed: cfg.seed });
+  const bpr = await trainBPR({ numUsers: split.train.length, numItems: ds.numItems, sequences: split.train, candidates: split.cold ? warmItems(ds.numItems, split.cold) : undefined }, { dim: cfg.model.dim, epochs, seed: cfg.seed });
   try {
     const trainS = (performance.now() - t0) / 1000;
     const metrics = await evaluateAll(bpr.itemEmb, rowsOf(bpr.userEmb, (c) => c.user), split, ds.numItems, cfg);

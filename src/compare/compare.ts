@@ -23,7 +23,7 @@ import { writeFileAtomic, loadCheckpoint } from '../train/checkpoint.ts';
 import { presetOverrides, deepMerge, BASELINES } from '../model/presets.ts';
 import { trainPopularity, trainBprMf, trainContentKnn } from './baselines.ts';
 import { gapLabel } from '../train/breakdown.ts';
-import type { PopularityGroup, GapGroup } from '../train/breakdown.ts';
+import type { PopularityGroup, GapGroup, ColdnessGroup } from '../train/breakdown.ts';
 import { pairedDifference, PAIRED_COLUMNS } from './paired.ts';
 import type { RunRanks, PairedDifference } from './paired.ts';
 
@@ -62,6 +62,8 @@ export interface RunRow {
   /** Metrics per group of the time since the interaction before the target (absent in old results). */
   validByGap?: GapGroup[];
   testByGap?: GapGroup[];
+  /** Cold-item protocol: test metrics on cold and on warm targets. */
+  testByColdness?: ColdnessGroup[];
   /** Every validation and test target's rank (ranks.json; absent for runs from before it). */
   ranks?: RunRanks;
   valid: Record<string, number>;
@@ -84,6 +86,7 @@ export interface ModelRow {
   /** The same per group of the time since the interaction before the target (validation and test). */
   validByGap?: MeanGroup<GapGroup>[];
   testByGap?: MeanGroup<GapGroup>[];
+  byColdness?: MeanGroup<ColdnessGroup>[];
   runs: RunRow[];
 }
 
@@ -122,7 +125,7 @@ export function resultsJson(model: string, ds: Dataset, res: TrainResult): Recor
     s_per_epoch: main.length ? main.reduce((a, l) => a + l.seconds, 0) / main.length : 0,
     wall_to_best_s: best?.wall ?? res.wallSeconds,
     seen_items_excluded: true,
-    metrics: { valid: res.valid, test: res.test, test_seen_in_ranking: res.testWithSeen, ...(res.testByPopularity ? { test_by_popularity: res.testByPopularity } : {}), ...(res.validByGap ? { valid_by_gap: res.validByGap } : {}), ...(res.testByGap ? { test_by_gap: res.testByGap } : {}) },
+    metrics: { valid: res.valid, test: res.test, test_seen_in_ranking: res.testWithSeen, ...(res.testByPopularity ? { test_by_popularity: res.testByPopularity } : {}), ...(res.validByGap ? { valid_by_gap: res.validByGap } : {}), ...(res.testByGap ? { test_by_gap: res.testByGap } : {}), ...(res.testByColdness ? { test_by_coldness: res.testByColdness } : {}) },
     log: res.log,
   };
 }
@@ -148,7 +151,7 @@ function readRanks(dir: string): RunRanks | undefined {
 }
 
 function rowOf(model: string, seed: number, r: Record<string, unknown>, ranks: RunRanks | undefined): RunRow {
-  const m = r.metrics as { valid: Record<string, number>; test: Record<string, number>; test_seen_in_ranking?: Record<string, number>; test_by_popularity?: PopularityGroup[]; valid_by_gap?: GapGroup[]; test_by_gap?: GapGroup[] };
+  const m = r.metrics as { valid: Record<string, number>; test: Record<string, number>; test_seen_in_ranking?: Record<string, number>; test_by_popularity?: PopularityGroup[]; valid_by_gap?: GapGroup[]; test_by_gap?: GapGroup[]; test_by_coldness?: ColdnessGroup[] };
   return {
     model,
     seed,
@@ -157,6 +160,7 @@ function rowOf(model: string, seed: number, r: Record<string, unknown>, ranks: R
     testByPopularity: m.test_by_popularity,
     validByGap: m.valid_by_gap,
     testByGap: m.test_by_gap,
+    testByColdness: m.test_by_coldness,
     ranks,
     valid: m.valid,
     params: Number(r.params ?? 0),
@@ -235,7 +239,7 @@ export function aggregate(runs: RunRow[], columns: string[]): ModelRow[] {
     // The early-stopping metric at the chosen epoch: a validation lead that the test does not repeat is visible here.
     [mean['valid:NDCG@10'], std['valid:NDCG@10']] = meanStd(rs.map((r) => r.valid['NDCG@10'] ?? NaN));
     for (const k of NUMERIC) [mean[k], std[k]] = meanStd(rs.map((r) => r[k]));
-    return { model, seeds: rs.map((r) => r.seed), mean, std, byPopularity: groupMeans(rs.map((r) => r.testByPopularity)), validByGap: groupMeans(rs.map((r) => r.validByGap)), testByGap: groupMeans(rs.map((r) => r.testByGap)), runs: rs };
+    return { model, seeds: rs.map((r) => r.seed), mean, std, byPopularity: groupMeans(rs.map((r) => r.testByPopularity)), validByGap: groupMeans(rs.map((r) => r.validByGap)), testByGap: groupMeans(rs.map((r) => r.testByGap)), byColdness: groupMeans(rs.map((r) => r.testByColdness)), runs: rs };
   });
 }
 
@@ -284,6 +288,11 @@ function groupTable<G extends RunGroup>(rows: ModelRow[], groupsOf: (r: ModelRow
 /** HR@10 / NDCG@10 per popularity group of the target (columns, rarest first). */
 export function popularityTable(rows: ModelRow[]): string {
   return groupTable<PopularityGroup>(rows, (r) => r.byPopularity, (g) => `${g.lo}–${g.hi}`);
+}
+
+/** Cold-item protocol: HR@10 / NDCG@10 on cold and on warm test targets. */
+export function coldnessTable(rows: ModelRow[]): string {
+  return groupTable<ColdnessGroup>(rows, (r) => r.byColdness, (g) => `${g.targets} targets`);
 }
 
 /** HR@10 / NDCG@10 per group of the time since the interaction before the target, of one split. */
@@ -364,6 +373,7 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
       `interactions with equal timestamps ordered ${(o.base ?? defaultTrainConfig).tieOrder === 'shuffled' ? 'by a seeded shuffle (tieOrder shuffled)' : 'by ascending item id (RecBole)'}.`;
     const skip = skipped.map((s) => `\n- ${s.model}: ${s.reason}`).join('');
     const byPop = popularityTable(rows);
+    const byCold = coldnessTable(rows);
     const gapValid = gapTable(rows, 'valid');
     const gapTest = gapTable(rows, 'test');
     const markdown =
@@ -372,6 +382,9 @@ export async function compare(ds: Dataset, o: CompareOptions): Promise<CompareRe
         ? `Differences from ${paired[0].reference}, paired by user (the first model of --models is the reference): each user's HR@10 / NDCG@10 averaged over the seeds, the difference averaged over users, ± one standard error over users. It says whether a gap is larger than chance on these users; the std above is the spread of single runs.\n\n${pairedMd}\n\n`
         : '') +
       `Test metrics with the items seen before the target left in the ranking (RecBole's rule for sequential models):\n\n${seenTable(rows, columns)}\n` +
+      (byCold
+        ? `\nCold-item protocol (coldItems ${(o.base ?? defaultTrainConfig).coldItems}): test HR@10 / NDCG@10 on targets the models never trained on (cold) and on the others (warm):\n\n${byCold}\n`
+        : '') +
       (byPop ? `\nTest HR@10 / NDCG@10 by how often the target item occurs in training (groups of users, rarest first; \`mufasa eval --by-popularity\`):\n\n${byPop}\n` : '') +
       (gapTest
         ? `\nHR@10 / NDCG@10 by the time from the interaction before the target to the target, in the data's timestamp units (\`mufasa eval --by-gap\`). ` +

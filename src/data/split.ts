@@ -66,31 +66,68 @@ function tail(seq: Int32Array, end: number, maxLen: number): Int32Array {
   return seq.slice(Math.max(0, end - maxLen), end);
 }
 
+function lastItems(seq: Int32Array, maxLen: number): Int32Array {
+  return seq.slice(Math.max(0, seq.length - maxLen));
+}
+
 function seenBefore(seq: Int32Array, end: number): Int32Array {
   return Int32Array.from(new Set(seq.subarray(0, end))).sort();
 }
 
-function evalCase(user: number, seq: Int32Array, times: Float64Array, at: number, count: number, maxLen: number): EvalCase {
-  return { user, history: tail(seq, at, maxLen), targets: seq.slice(at, at + count), seen: seenBefore(seq, at), gap: times[at] - times[at - 1] };
+function evalCase(user: number, seq: Int32Array, times: Float64Array, at: number, count: number, maxLen: number, cold?: ReadonlySet<number>): EvalCase {
+  const history = cold ? lastItems(withoutItems(seq.subarray(0, at), cold), maxLen) : tail(seq, at, maxLen);
+  return { user, history, targets: seq.slice(at, at + count), seen: seenBefore(seq, at), gap: times[at] - times[at - 1] };
 }
 
-export function leaveOneOut(ds: Dataset, opts: { maxLen?: number } = {}): LeaveOneOut {
+function withoutItems(seq: Int32Array, drop: ReadonlySet<number> | undefined): Int32Array {
+  return drop ? seq.filter((it) => !drop.has(it)) : seq.slice();
+}
+
+/**
+ * Leave-one-out; with `cold` (the cold-item protocol, TrainConfig.coldItems), those items are unknown
+ * at training time: they are removed from the training sequences and from every case's history, a
+ * validation case whose target is cold is dropped (early stopping sees known items only), and test
+ * targets keep them, so the test measures how the model ranks items it never trained on. `seen`
+ * still lists every earlier item (an item the user already had is not recommended, cold or not).
+ */
+export function leaveOneOut(ds: Dataset, opts: { maxLen?: number; cold?: ReadonlySet<number> } = {}): LeaveOneOut {
   const maxLen = opts.maxLen ?? 200;
   if (!(maxLen >= 1)) throw new Error(`leaveOneOut: maxLen must be ≥ 1 (got ${maxLen})`);
+  const cold = opts.cold && opts.cold.size ? opts.cold : undefined;
   const train: Int32Array[] = [];
   const valid: EvalCase[] = [];
   const test: EvalCase[] = [];
   ds.sequences.forEach((seq, u) => {
     const n = seq.length;
     if (n < 3) {
-      train.push(seq.slice());
+      train.push(withoutItems(seq, cold));
       return;
     }
-    train.push(seq.slice(0, n - 2));
-    valid.push(evalCase(u, seq, ds.timestamps[u], n - 2, 1, maxLen));
-    test.push(evalCase(u, seq, ds.timestamps[u], n - 1, 1, maxLen));
+    train.push(withoutItems(seq.subarray(0, n - 2), cold));
+    if (!cold?.has(seq[n - 2])) valid.push(evalCase(u, seq, ds.timestamps[u], n - 2, 1, maxLen, cold));
+    test.push(evalCase(u, seq, ds.timestamps[u], n - 1, 1, maxLen, cold));
   });
   return { train, valid, test, maxLen };
+}
+
+/** Seed of the cold-item draw: fixed, so every model and training seed of a comparison shares one split. */
+export const COLD_ITEM_SEED = 0xc01d;
+
+/**
+ * The cold items of the cold-item protocol: round(fraction · K) of the K items with at least one
+ * interaction, drawn by a seeded shuffle; ascending ids. Each item is equally likely, so the cold
+ * items are mostly rare ones, as new items are.
+ */
+export function chooseColdItems(ds: Dataset, fraction: number, seed = COLD_ITEM_SEED): Int32Array {
+  if (!(fraction > 0 && fraction < 1)) throw new Error(`coldItems: the fraction of items held out of training must be in (0, 1), got ${fraction}`);
+  const used = new Uint8Array(ds.numItems);
+  for (const s of ds.sequences) for (const it of s) used[it] = 1;
+  const items: number[] = [];
+  used.forEach((f, i) => f && items.push(i));
+  shuffleInPlace(items, mulberry32(seed));
+  const k = Math.round(fraction * items.length);
+  if (k < 1) throw new Error(`coldItems: ${fraction} of ${items.length} items rounds to none`);
+  return Int32Array.from(items.slice(0, k)).sort();
 }
 
 export interface ZeroShotSplit {

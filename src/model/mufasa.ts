@@ -36,7 +36,7 @@ import { MFL, defaultMflConfig } from './mfl.ts';
 import type { MflConfig, ModalityInput } from './mfl.ts';
 import { SAL, defaultSalConfig, lastItems } from './sal.ts';
 import type { SalConfig } from './sal.ts';
-import { nextItemPairs } from './sequence.ts';
+import { nextItemPairs, catalogSoftmaxInputs } from './sequence.ts';
 import type { SequenceModel, SequenceBatch, LossOptions } from './sequence.ts';
 
 export type { SequenceBatch } from './sequence.ts';
@@ -362,11 +362,12 @@ export class Mufasa implements SequenceModel {
     const u = this.userVectors(z, batch, false, { seed: opts.seed ?? 0 });
     const e = z.engine;
     const uRows = gatherRows(reshape(u, [B * L, this.cfg.dim]), indexTensor(rows, [rows.length], B * L, { engine: e }));
-    const tgt = indexTensor(targets, [targets.length], this.numItems, { engine: e });
     if (this.cfg.userItemLoss === 'catalog') {
-      return mean(infoNCE(uRows, z, { temperature: this.cfg.temperature, positives: tgt }));
+      const { candidates, positives } = catalogSoftmaxInputs(z, targets, opts.catalog);
+      return mean(infoNCE(uRows, candidates, { temperature: this.cfg.temperature, positives }));
     }
-    const zt = gatherRows(z, tgt);
+    // In-batch negatives are the batch's targets: training items only, with or without a catalogue.
+    const zt = gatherRows(z, indexTensor(targets, [targets.length], this.numItems, { engine: e }));
     const ids = tensor(Int32Array.from(targets), [targets.length], { dtype: 'i32', engine: e });
     return mean(infoNCE(uRows, zt, { temperature: this.cfg.temperature, anchorIds: ids, candidateIds: ids }));
   }

@@ -37,7 +37,7 @@ import { causalAttention } from '../tensor/ops/attention.ts';
 import { tidy } from '../tensor/scope.ts';
 import { normalParam, zerosParam } from '../nn/init.ts';
 import { lastItems } from './sal.ts';
-import { nextItemPairs } from './sequence.ts';
+import { nextItemPairs, catalogSoftmaxInputs } from './sequence.ts';
 import type { SequenceModel, SequenceBatch, LossOptions } from './sequence.ts';
 import type { ModalityInput } from './mfl.ts';
 
@@ -192,8 +192,8 @@ export class SASRec implements SequenceModel {
     const e = z.engine;
     const x = this.encode(z, batch, { seed: opts.seed ?? 0 });
     const u = gatherRows(reshape(x, [B * L, this.cfg.dim]), indexTensor(rows, [rows.length], B * L, { engine: e }));
-    const tgt = indexTensor(targets, [targets.length], this.numItems, { engine: e });
-    return mean(infoNCE(u, z, { temperature: 1, cosine: false, positives: tgt }));
+    const { candidates, positives } = catalogSoftmaxInputs(z, targets, opts.catalog);
+    return mean(infoNCE(u, candidates, { temperature: 1, cosine: false, positives }));
   }
 
   dispose(): void {

@@ -6,6 +6,7 @@
 import type { Tensor } from '../tensor/tensor.ts';
 import type { MFL, ModalityInput } from './mfl.ts';
 import { l2Normalize } from '../tensor/ops/norm.ts';
+import { gatherRows, indexTensor } from '../tensor/ops/gather.ts';
 
 /** A batch of sequences on the CPU: left-aligned item ids [B, L] (pad id = numItems) and lengths. */
 export interface SequenceBatch {
@@ -21,6 +22,37 @@ export interface SequenceBatch {
 export interface LossOptions {
   /** Seed of the step's random numbers (dropout); the trainer passes a fresh one per step when `stochastic`. */
   seed?: number;
+  /** The items a full-catalog softmax ranks against; default every item. */
+  catalog?: TrainCatalog;
+}
+
+/**
+ * A training catalogue smaller than the item table (TrainConfig.coldItems: the cold items are unknown
+ * at training time, so they are not negatives either; a negative-only item would be trained to rank
+ * last, which is not "unknown").
+ */
+export interface TrainCatalog {
+  /** i32 [W]: the item ids in the catalogue, ascending. */
+  items: Tensor;
+  /** [numItems]: each item's row in `items`, −1 for an item outside the catalogue. */
+  rowOf: Int32Array;
+}
+
+/**
+ * The candidates and positive indices of a full-catalog softmax over `z` [I, d]: z and the target ids,
+ * or, with a catalogue, z's catalogue rows and the targets' rows among them (a target outside the
+ * catalogue is an error: training sequences never contain one).
+ */
+export function catalogSoftmaxInputs(z: Tensor, targets: number[], catalog?: TrainCatalog): { candidates: Tensor; positives: Tensor } {
+  const I = z.shape[0];
+  if (!catalog) return { candidates: z, positives: indexTensor(targets, [targets.length], I, { engine: z.engine }) };
+  const W = catalog.items.shape[0];
+  const rows = targets.map((t) => {
+    const r = catalog.rowOf[t];
+    if (!(r >= 0)) throw new Error(`userItemLoss: target item ${t} is outside the training catalogue`);
+    return r;
+  });
+  return { candidates: gatherRows(z, catalog.items), positives: indexTensor(rows, [rows.length], W, { engine: z.engine }) };
 }
 
 export interface SequenceModel {

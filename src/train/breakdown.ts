@@ -127,3 +127,25 @@ export function metricsByGap(ranks: Int32Array, cases: readonly EvalCase[], edge
   });
   return out;
 }
+
+/** The cases whose target is cold (or warm): how many, and their finalize()'d metrics. */
+export interface ColdnessGroup {
+  targets: 'cold' | 'warm';
+  users: number;
+  metrics: Record<string, number>;
+}
+
+/**
+ * Test metrics of the cases whose target is one of `cold` (the cold items of the cold-item protocol)
+ * and of the others, cold first; an empty side is left out. One target per case.
+ */
+export function metricsByColdness(ranks: Int32Array, cases: readonly EvalCase[], cold: Int32Array): ColdnessGroup[] {
+  if (ranks.length !== cases.length) throw new Error(`by cold target: ${ranks.length} ranks for ${cases.length} cases`);
+  const set = new Set(cold);
+  const side = { cold: [] as number[], warm: [] as number[] };
+  cases.forEach((c, i) => {
+    if (c.targets.length !== 1) throw new Error(`by cold target: user ${c.user} has ${c.targets.length} targets; needs leave-one-out cases`);
+    side[set.has(c.targets[0]) ? 'cold' : 'warm'].push(ranks[i]);
+  });
+  return (['cold', 'warm'] as const).filter((k) => side[k].length).map((k) => ({ targets: k, users: side[k].length, metrics: finalize(sumsFromRanks(Int32Array.from(side[k]), 1)) }));
+}

@@ -17,7 +17,7 @@
 //   the whole tables: rows that are not in the batch are not decayed. At exactly x = 0 the composed
 //   gradient is 0 instead of −½ (relu'(0) = sign(0) = 0); x is a dot product of random floats, so
 //   this has probability ~0 and no effect on training.
-// - Negatives: uniform over items the user has not interacted with in training, drawn on the CPU
+// - Negatives: uniform over items (or `candidates`) the user has not interacted with in training, drawn on the CPU
 //   with a seeded RNG (resample on collision); the CPU only feeds indices.
 // - Init N(0, 0.1²) for both tables (not Xavier): an embedding table's "fan-in" is its row count, so
 //   Xavier's std would shrink with the catalogue size (≈0.03 for ML-100K items) and make the initial
@@ -48,6 +48,9 @@ export interface BPRData {
   numItems: number;
   /** Per user, the training interactions only (item ids in [0, numItems)); repeats are allowed. */
   sequences: Int32Array[];
+  /** The items negatives are drawn from (default every item); the cold-item protocol leaves the cold
+   *  items out, so their rows keep their initial values. */
+  candidates?: Int32Array;
 }
 
 export interface BPROptions {
@@ -168,8 +171,18 @@ export async function trainBPR(data: BPRData, opts: BPROptions): Promise<BPRResu
     at += s.length;
   });
   const seen = seenSets(data);
+  const cand = data.candidates;
+  const isCand = new Uint8Array(cand ? numItems : 0);
+  if (cand) {
+    for (const c of cand) {
+      if (!(c >= 0 && c < numItems)) throw new TensorError(`trainBPR: candidate item ${c} is out of range [0, ${numItems})`);
+      isCand[c] = 1;
+    }
+  }
+  const candCount = isCand.reduce((a, b) => a + b, 0);
   seen.forEach((s, u) => {
-    if (s.length >= numItems) throw new TensorError(`trainBPR: user ${u} interacted with every item; no negative can be sampled`);
+    const free = cand ? candCount - s.reduce((a, it) => a + isCand[it], 0) : numItems - s.length;
+    if (free <= 0) throw new TensorError(`trainBPR: user ${u} interacted with every ${cand ? 'candidate ' : ''}item; no negative can be sampled`);
   });
 
   const e = defaultEngine();
@@ -201,7 +214,7 @@ export async function trainBPR(data: BPRData, opts: BPROptions): Promise<BPRResu
           bu[k] = u;
           bi[k] = pairItem[p];
           let n: number;
-          do n = Math.floor(sampleRand() * numItems);
+          do n = cand ? cand[Math.floor(sampleRand() * cand.length)] : Math.floor(sampleRand() * numItems);
           while (contains(seen[u], n));
           bi[b + k] = n;
         }

@@ -13,7 +13,7 @@
 // `lossReadEvery` steps.
 
 import type { Dataset } from '../data/dataset.ts';
-import { leaveOneOut, zeroShotSplit, orderTies } from '../data/split.ts';
+import { leaveOneOut, zeroShotSplit, orderTies, chooseColdItems } from '../data/split.ts';
 import type { EvalCase, TieOrder } from '../data/split.ts';
 import { makeBatches } from '../data/batches.ts';
 import { mulberry32, shuffleInPlace } from '../data/rng.ts';
@@ -35,15 +35,15 @@ import { Mufasa, defaultMufasaConfig, checkMufasaConfig } from '../model/mufasa.
 import type { MufasaConfig } from '../model/mufasa.ts';
 import { SASRec, defaultSasrecConfig } from '../model/sasrec.ts';
 import type { SasrecConfig } from '../model/sasrec.ts';
-import type { SequenceModel, SequenceBatch } from '../model/sequence.ts';
+import type { SequenceModel, SequenceBatch, TrainCatalog } from '../model/sequence.ts';
 import { rankingVectors } from '../model/sequence.ts';
 import { deepMerge } from '../model/presets.ts';
 import type { ModalityInput } from '../model/mfl.ts';
 import { trainBPR } from './cf.ts';
 import { rankTargets, sumsFromRanks, finalize, addSums, emptySums } from './metrics.ts';
 import type { MetricSums } from './metrics.ts';
-import { metricsByPopularity, itemCounts, metricsByGap, DEFAULT_GAP_EDGES } from './breakdown.ts';
-import type { PopularityGroup, GapGroup } from './breakdown.ts';
+import { metricsByPopularity, itemCounts, metricsByGap, metricsByColdness, DEFAULT_GAP_EDGES } from './breakdown.ts';
+import type { PopularityGroup, GapGroup, ColdnessGroup } from './breakdown.ts';
 import type { CaseRanks, RunRanks } from '../compare/paired.ts';
 
 export interface TrainConfig {
@@ -59,6 +59,14 @@ export interface TrainConfig {
   protocol: 'leaveOneOut' | 'zeroShot';
   /** Order of a user's interactions with equal timestamps, which decides which is the target (orderTies in src/data/split.ts). */
   tieOrder: TieOrder;
+  /**
+   * Cold-item protocol (leave-one-out only; 0: off): this fraction of the items is unknown at training
+   * time (chooseColdItems: a fixed seeded draw, the same for every run). They leave the training
+   * sequences, the histories, validation targets, the training softmax, BPR's negatives and the MFL
+   * item batches; the test ranks the whole catalogue, and results report cold and warm targets apart.
+   * What an item tower built from content can do that ID embeddings cannot (issue 5).
+   */
+  coldItems: number;
   /** Stop after the epoch that passes this many wall seconds since the start (0: no budget). */
   timeBudget: number;
   seed: number;
@@ -99,6 +107,7 @@ export const defaultTrainConfig: TrainConfig = {
   // The issue prescribes RecBole's rule (ties by ascending item id); 'shuffled' removes the leak it
   // gives (orderTies).
   tieOrder: 'itemId',
+  coldItems: 0,
   timeBudget: 0,
   seed: 0,
   // A cap, not a schedule: early stopping (patience) ends a run. 30 cut the engine's SASRec short on
@@ -188,6 +197,8 @@ export interface TrainResult {
   /** Validation and test metrics by the time from the interaction before the target to it (metricsByGap, default edges). */
   validByGap?: GapGroup[];
   testByGap?: GapGroup[];
+  /** Cold-item protocol: the test metrics of the cases whose target is a cold item, and of the rest (metricsByColdness). */
+  testByColdness?: ColdnessGroup[];
   /** Every validation and test target's rank (for paired comparisons between models: src/compare/paired.ts). */
   ranks?: RunRanks;
   log: EpochLog[];
@@ -326,6 +337,22 @@ export async function evaluateCases(model: SequenceModel, z: Tensor, cases: Eval
   return (await rankCases(model, z, cases, maxLen, batchSize, excludeSeen)).sums;
 }
 
+/** The items not in `cold`, ascending. */
+export function warmItems(numItems: number, cold: Int32Array): Int32Array {
+  const isCold = new Uint8Array(numItems);
+  for (const c of cold) isCold[c] = 1;
+  const out: number[] = [];
+  for (let i = 0; i < numItems; i++) if (!isCold[i]) out.push(i);
+  return Int32Array.from(out);
+}
+
+/** Each item's row in the catalogue `items` (ascending ids), −1 outside it. */
+function catalogRows(numItems: number, items: Int32Array): Int32Array {
+  const rows = new Int32Array(numItems).fill(-1);
+  items.forEach((it, r) => (rows[it] = r));
+  return rows;
+}
+
 /** A Ranked's per-user ranks, as results files keep them. */
 export function caseRanks(r: Ranked): CaseRanks {
   return { users: r.cases.map((c) => c.user), ranks: Array.from(r.ranks) };
@@ -416,10 +443,16 @@ export function epochBatches(trainSeqs: Int32Array[], numItems: number, cfg: Tra
 }
 
 /** Training sequences and evaluation cases under cfg.protocol (test = the zero-shot users for 'zeroShot'). */
-export function dataSplit(data: Dataset, cfg: TrainConfig): { train: Int32Array[]; valid: EvalCase[]; test: EvalCase[] } {
+export function dataSplit(data: Dataset, cfg: TrainConfig): { train: Int32Array[]; valid: EvalCase[]; test: EvalCase[]; cold?: Int32Array } {
   const ds = orderTies(data, cfg.tieOrder ?? 'itemId');
-  if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') return leaveOneOut(ds, { maxLen: cfg.maxLen });
+  const coldFraction = cfg.coldItems ?? 0;
+  if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') {
+    if (!coldFraction) return leaveOneOut(ds, { maxLen: cfg.maxLen });
+    const cold = chooseColdItems(ds, coldFraction);
+    return { ...leaveOneOut(ds, { maxLen: cfg.maxLen, cold: new Set(cold) }), cold };
+  }
   if (cfg.protocol !== 'zeroShot') throw new Error(`config: unknown protocol '${cfg.protocol}' (leaveOneOut, zeroShot)`);
+  if (coldFraction) throw new Error('config: coldItems needs the leaveOneOut protocol (zero-shot holds out users, not items)');
   // Paper §4: 10 % of the users held out; at least 90 where the data set has room (half its users).
   const held = Math.max(Math.round(0.1 * ds.numUsers), Math.min(90, Math.floor(ds.numUsers / 2)));
   const zs = zeroShotSplit(ds, { fraction: Math.min(0.5, held / ds.numUsers), seed: cfg.seed, maxLen: cfg.maxLen });
@@ -442,6 +475,8 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
   };
   const split = dataSplit(ds, cfg);
   const trainSeqs = split.train;
+  // The items known at training time: all, or all but the cold ones (TrainConfig.coldItems).
+  const warm = split.cold ? warmItems(ds.numItems, split.cold) : null;
   // Bad values fail here, not after CF pretraining and the MFL stage.
   windowStride(cfg);
   if (cfg.arch !== 'sasrec') checkMufasaConfig(cfg.model, contentModalities(ds, cfg.excludeModalities).length);
@@ -476,7 +511,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       cleanup.push(() => cf?.dispose());
     } else if (!rs && cfg.arch !== 'sasrec' && cfg.model.itemTower !== 'concat' && cfg.cfEpochs > 0 && cfg.model.mfl.weights.cf > 0) {
       const tc = performance.now();
-      const bpr = await trainBPR({ numUsers: trainSeqs.length, numItems: ds.numItems, sequences: trainSeqs }, { dim: cfg.model.dim, epochs: cfg.cfEpochs, seed: cfg.seed });
+      const bpr = await trainBPR({ numUsers: trainSeqs.length, numItems: ds.numItems, sequences: trainSeqs, candidates: warm ?? undefined }, { dim: cfg.model.dim, epochs: cfg.cfEpochs, seed: cfg.seed });
       bpr.userEmb.dispose();
       cf = keep(bpr.itemEmb);
       cleanup.push(() => cf?.dispose());
@@ -490,6 +525,8 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     const titledSet = new Set(titledItems);
     const model = buildModel(ds, cfg);
     const allItems = keep(indexTensor(Array.from({ length: ds.numItems }, (_, i) => i), [ds.numItems], ds.numItems));
+    const catalog: TrainCatalog | undefined = warm ? { items: keep(indexTensor(Array.from(warm), [warm.length], ds.numItems)), rowOf: catalogRows(ds.numItems, warm) } : undefined;
+    if (catalog) cleanup.push(() => catalog.items.dispose());
     const opt = new Adam(model.parameters(), { lr: cfg.lr, weightDecay: cfg.weightDecay, decoupled: true, clipNorm: cfg.clipNorm });
     cleanup.push(
       () => modalities.forEach((m) => (m.values.dispose(), m.present.dispose())),
@@ -624,7 +661,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     // 3. MFL stage: epochs over the item catalog.
     for (let ep = 1; !rs && mfl && ep <= cfg.mflEpochs && !aborted(); ep++) {
       const te = performance.now();
-      const ids = Array.from({ length: ds.numItems }, (_, i) => i);
+      const ids = warm ? Array.from(warm) : Array.from({ length: ds.numItems }, (_, i) => i);
       shuffleInPlace(ids, order);
       let sum = 0;
       let n = 0;
@@ -674,7 +711,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
         await hooks.onStep?.('sal', bi, batches.length);
         if (aborted()) break;
         // Dropout seeds come from the same counter as L_MFL's (resumes restore it); only stochastic models draw one.
-        const lossOpts = model.stochastic ? { seed: stepSeed++ } : {};
+        const lossOpts = { ...(model.stochastic ? { seed: stepSeed++ } : {}), catalog };
         sum += await optimizerStep(() => {
           if (cfg.schedule === 'frozen' && mfl) {
             const z = noGrad(() => model.itemVectors(modalities, allItems));
@@ -738,6 +775,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
     let validByGap: GapGroup[];
     let testByGap: GapGroup[];
     let ranks: RunRanks;
+    let testByColdness: TrainResult['testByColdness'];
     try {
       // One ranking pass per split gives its metrics and their breakdowns.
       const rankedValid = await rankCases(model, z, split.valid, cfg.maxLen);
@@ -747,12 +785,13 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       test = finalize(ranked.sums);
       testByGap = metricsByGap(ranked.ranks, ranked.cases, DEFAULT_GAP_EDGES, ranked.targetsPerCase);
       ranks = { valid: caseRanks(rankedValid), test: caseRanks(ranked) };
+      if (split.cold) testByColdness = metricsByColdness(ranked.ranks, ranked.cases, split.cold);
       if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') testByPopularity = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, ds.numItems));
       testWithSeen = finalize(await evaluateCases(model, z, split.test, cfg.maxLen, 256, false));
       if (model instanceof Mufasa) await hooks.onEvaluated?.({ epoch: bestEpoch, final: true, model, z });
     } finally {
       z.dispose();
     }
-    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, valid, test, testWithSeen, testByPopularity, validByGap, testByGap, ranks, log, numParameters: params.reduce((a, p) => a + p.size, 0) };
+    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, valid, test, testWithSeen, testByPopularity, validByGap, testByGap, testByColdness, ranks, log, numParameters: params.reduce((a, p) => a + p.size, 0) };
   }
 }
