@@ -159,7 +159,8 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   }
   writeRunFiles(out, resultsJson(modelName, ds, res), res.ranks);
   const cols = cfg.protocol === 'zeroShot' ? [...ZERO_SHOT_COLUMNS, 'NDCG@10'] : LOO_COLUMNS;
-  console.log(`\n${metricsTable([['valid', res.valid], ['test', res.test]], cols)}\n${PROTOCOL_NOTE[cfg.protocol]}\nwrote ${join(out, 'results.json')}`);
+  const coldRows = (res.testByColdness ?? []).map((g): [string, Record<string, number>] => [`test, ${g.targets} targets (${g.users} users)`, g.metrics]);
+  console.log(`\n${metricsTable([['valid', res.valid], ['test', res.test], ...coldRows], cols)}\n${PROTOCOL_NOTE[cfg.protocol]}\nwrote ${join(out, 'results.json')}`);
 }
 
 /** The checkpoint's model on its data set (weights loaded). */
