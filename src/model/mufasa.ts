@@ -163,6 +163,10 @@ interface UpperLayer {
 export class Mufasa implements SequenceModel {
   readonly kind = 'mufasa';
   readonly similarity = 'cosine' as const;
+
+  get idTable(): Tensor | null {
+    return this.idEmb;
+  }
   /** The fusion layer (itemTower 'mfl'), else null (the trainer's view: SequenceModel.fusion). */
   readonly fusion: MFL | null;
   /** The w/o-MFL item tower: [Σ d_m + M, d] and bias (itemTower 'concat'). */

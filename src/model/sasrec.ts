@@ -84,6 +84,10 @@ function onesParam(n: number, name: string): Tensor {
 export class SASRec implements SequenceModel {
   readonly kind = 'sasrec';
   readonly similarity = 'dot' as const;
+
+  get idTable(): Tensor {
+    return this.itemEmb;
+  }
   readonly fusion = null;
   readonly itemEmb: Tensor;
   readonly posEmb: Tensor;

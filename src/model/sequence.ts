@@ -73,6 +73,8 @@ export interface SequenceModel {
    * (SASRec). Ranking and exported embeddings must use the same score: `rankingVectors` below.
    */
   readonly similarity: 'cosine' | 'dot';
+  /** The item-ID embedding table [I, d] (a parameter), or null for a model without one (content only). */
+  readonly idTable: Tensor | null;
   parameters(): Tensor[];
   /** z [I, d] for every item (`allItems` i32 [I]); models without content ignore `modalities`. */
   itemVectors(modalities: ModalityInput[], allItems: Tensor): Tensor;

@@ -63,7 +63,8 @@ export interface TrainConfig {
    * Cold-item protocol (leave-one-out only; 0: off): this fraction of the items is unknown at training
    * time (chooseColdItems: a fixed seeded draw, the same for every run). They leave the training
    * sequences, the histories, validation targets, the training softmax, BPR's negatives and the MFL
-   * item batches; the test ranks the whole catalogue, and results report cold and warm targets apart.
+   * item batches, and their ID-embedding rows are 0 (no information); the test ranks the whole
+   * catalogue, and results report cold and warm targets apart.
    * What an item tower built from content can do that ID embeddings cannot (issue 5).
    */
   coldItems: number;
@@ -346,6 +347,15 @@ export function warmItems(numItems: number, cold: Int32Array): Int32Array {
   return Int32Array.from(out);
 }
 
+/** Sets rows `rows` of the 2-D parameter `t` to 0 (one read-back and one upload, at build time). */
+async function zeroRows(t: Tensor, rows: Int32Array): Promise<void> {
+  const d = t.shape[1];
+  const data = Float32Array.from(await t.data());
+  for (const r of rows) data.fill(0, r * d, (r + 1) * d);
+  const b = t.binding('zeroRows');
+  t.engine.stream.write(b.buffer, b.offset!, data);
+}
+
 /** Each item's row in the catalogue `items` (ascending ids), −1 outside it. */
 function catalogRows(numItems: number, items: Int32Array): Int32Array {
   const rows = new Int32Array(numItems).fill(-1);
@@ -543,6 +553,10 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       order.setState(rs.orderState);
       stepSeed = rs.stepSeed;
     }
+    // Cold-item protocol: an unknown item has no ID information, so its ID row is 0 rather than random
+    // (no gradient reaches it, so it stays 0 and a cold item's vector is its content alone); a resume
+    // loads the zeros with the weights.
+    if (warm && !rs && model.idTable) await zeroRows(model.idTable, split.cold!);
 
     /** Save the resumable state (hooks.lastDir); reads the weights and moments back. */
     const saveLast = async (st: Omit<ResumeState, 'kind' | 'orderState' | 'stepSeed' | 'log' | 'wallSeconds' | 'hasCf' | 'hasBest'>, bestW: Float32Array[] | null): Promise<void> => {
