@@ -19,7 +19,7 @@
 //                       three sparse branches and gate
 
 import type { Tensor } from '../tensor/tensor.ts';
-import { tensor, zeros } from '../tensor/ops/creation.ts';
+import { tensor, zeros, full } from '../tensor/ops/creation.ts';
 import { reshape, concat } from '../tensor/ops/layout.ts';
 import { add, mul } from '../tensor/ops/binary.ts';
 import { linear } from '../tensor/ops/matmul.ts';
@@ -85,7 +85,17 @@ export interface MufasaConfig {
    * head. `dropout` stays the one on H. 0 = off.
    */
   layerDropout: number;
+  /**
+   * In training, the probability that an item's whole ID embedding row is left out of z for the step
+   * (z_i = tower_i alone; kept rows scaled by 1/(1 − p), as inverted dropout), the same mask for the
+   * sequences and the candidates: DropoutNet's input dropout (Volkovs et al. 2017), so the content
+   * path must rank items whose IDs are barely trained. Needs useIdEmbedding and content. 0 = off.
+   */
+  idDropout: number;
 }
+
+/** Where idDropout's draws start in a step's random stream: far past H's and the layers' (B·L·d each). */
+export const ID_DROPOUT_OFFSET = 2 ** 40;
 
 export const defaultMufasaConfig: MufasaConfig = {
   // 64, as SASRec's hidden size: 128 ties on ML-100K (seed 0, windowStride 'half', llvmpipe-GL: best
@@ -143,6 +153,7 @@ export const defaultMufasaConfig: MufasaConfig = {
   // Off: with two layers (seed 0), 0.2 trailed layerDropout 0 on validation: best 0.1334 against
   // 0.1355 by epoch 25, where it was stopped (not run to convergence).
   layerDropout: 0,
+  idDropout: 0,
 };
 
 interface Qkv {
@@ -231,7 +242,7 @@ export class Mufasa implements SequenceModel {
 
   /** True when training draws random numbers (dropout > 0): the trainer then passes a seed per step. */
   get stochastic(): boolean {
-    return (this.cfg.dropout ?? 0) > 0 || (this.cfg.layerDropout ?? 0) > 0;
+    return (this.cfg.dropout ?? 0) > 0 || (this.cfg.layerDropout ?? 0) > 0 || (this.cfg.idDropout ?? 0) > 0;
   }
 
   get dim(): number {
@@ -263,13 +274,22 @@ export class Mufasa implements SequenceModel {
     ];
   }
 
-  /** Item vectors z for every item [I, d] (the item tower over all items, plus ID embeddings if enabled). */
-  itemVectors(modalities: ModalityInput[], allItems: Tensor): Tensor {
+  /**
+   * Item vectors z for every item [I, d] (the item tower over all items, plus ID embeddings if
+   * enabled); `train` turns idDropout on with that seed.
+   */
+  itemVectors(modalities: ModalityInput[], allItems: Tensor, train: { seed: number } | null = null): Tensor {
     let z: Tensor | null = null;
     if (this.fusion) z = this.fusion.forward(modalities, allItems);
     else if (this.concatProj) z = this.concatTower(modalities, allItems);
     if (!z) return reshape(this.idEmb!, [this.numItems, this.cfg.dim]);
-    return this.idEmb ? add(z, this.idEmb) : z;
+    if (!this.idEmb) return z;
+    const p = this.cfg.idDropout ?? 0;
+    if (!train || p === 0) return add(z, this.idEmb);
+    // One keep/drop draw per item row, [I, 1] broadcast over d. Its stream starts at ID_DROPOUT_OFFSET,
+    // past every draw userVectors makes with the same step seed (H, then the layers, from 0).
+    const keep = dropout(full([this.numItems, 1], 1, { engine: z.engine }), p, train.seed, ID_DROPOUT_OFFSET);
+    return add(z, mul(this.idEmb, keep));
   }
 
   private concatTower(modalities: ModalityInput[], items: Tensor): Tensor {
@@ -401,6 +421,10 @@ export function checkMufasaConfig(cfg: MufasaConfig, modalities: number): void {
   if (!(Number.isInteger(P) && P >= 0)) throw new Error(`Mufasa: positions must be a non-negative integer, got ${P}`);
   const p = cfg.dropout ?? 0;
   if (!(p >= 0 && p < 1)) throw new Error(`Mufasa: dropout must be in [0, 1), got ${p}`);
+  const pid = cfg.idDropout ?? 0;
+  if (!(pid >= 0 && pid < 1)) throw new Error(`Mufasa: idDropout must be in [0, 1), got ${pid}`);
+  if (pid > 0 && !cfg.useIdEmbedding) throw new Error(`Mufasa: idDropout ${pid} drops ID embedding rows, so it needs useIdEmbedding`);
+  if (pid > 0 && !modalities) throw new Error(`Mufasa: idDropout ${pid} leaves dropped items only their content, and the data set has no content modality`);
   if (itemTower === 'mfl' && modalities === 0)
     throw new Error("Mufasa: the MFL item tower needs at least one content modality, and the data set has none left (check the item features and excludeModalities); without content, train itemTower 'concat' with useIdEmbedding (item IDs only) or --model sasrec");
   if (itemTower === 'concat' && !modalities && !cfg.useIdEmbedding) throw new Error('Mufasa: the concat item tower needs at least one modality or the ID embedding');

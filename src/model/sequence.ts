@@ -76,8 +76,8 @@ export interface SequenceModel {
   /** The item-ID embedding table [I, d] (a parameter), or null for a model without one (content only). */
   readonly idTable: Tensor | null;
   parameters(): Tensor[];
-  /** z [I, d] for every item (`allItems` i32 [I]); models without content ignore `modalities`. */
-  itemVectors(modalities: ModalityInput[], allItems: Tensor): Tensor;
+  /** z [I, d] for every item (`allItems` i32 [I]); models without content ignore `modalities`; `train` (a step's seed) turns on any dropout on z. */
+  itemVectors(modalities: ModalityInput[], allItems: Tensor, train?: { seed: number } | null): Tensor;
   /** User vectors at every position [B, L, d], or after the last item [B, 1, d]; no dropout. */
   userVectors(z: Tensor, batch: SequenceBatch, lastOnly?: boolean): Tensor;
   /** Mean next-item loss over every position t < len − 1 (training mode: dropout on). */

@@ -35,7 +35,7 @@ import { Mufasa, defaultMufasaConfig, checkMufasaConfig } from '../model/mufasa.
 import type { MufasaConfig } from '../model/mufasa.ts';
 import { SASRec, defaultSasrecConfig } from '../model/sasrec.ts';
 import type { SasrecConfig } from '../model/sasrec.ts';
-import type { SequenceModel, SequenceBatch, TrainCatalog } from '../model/sequence.ts';
+import type { SequenceModel, SequenceBatch, TrainCatalog, LossOptions } from '../model/sequence.ts';
 import { rankingVectors } from '../model/sequence.ts';
 import { deepMerge } from '../model/presets.ts';
 import type { ModalityInput } from '../model/mfl.ts';
@@ -725,7 +725,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
         await hooks.onStep?.('sal', bi, batches.length);
         if (aborted()) break;
         // Dropout seeds come from the same counter as L_MFL's (resumes restore it); only stochastic models draw one.
-        const lossOpts = { ...(model.stochastic ? { seed: stepSeed++ } : {}), catalog };
+        const lossOpts: LossOptions = { ...(model.stochastic ? { seed: stepSeed++ } : {}), catalog };
         sum += await optimizerStep(() => {
           if (cfg.schedule === 'frozen' && mfl) {
             const z = noGrad(() => model.itemVectors(modalities, allItems));
@@ -733,7 +733,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
             record('userItem', u);
             return u;
           }
-          const z = model.itemVectors(modalities, allItems);
+          const z = model.itemVectors(modalities, allItems, lossOpts.seed === undefined ? null : { seed: lossOpts.seed });
           const ui = model.userItemLoss(z, sb, lossOpts);
           record('userItem', ui);
           if (cfg.mflAuxWeight <= 0 || !mfl) return ui;
