@@ -38,7 +38,7 @@ async function evaluateRows(items: Tensor, cases: EvalCase[], usersOf: UserVecto
   return finalize((await rankChunks(items, cases, usersOf, 256, excludeSeen)).sums);
 }
 
-/** The valid, test (seen items excluded and left in) metrics, their gap groups, and for leave-one-out the test metrics per popularity group. */
+/** The valid, test (seen items excluded and left in) metrics, their gap groups, every target's rank, for leave-one-out the test metrics per popularity group, and under the cold-item protocol per cold/warm target. */
 async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): Promise<Pick<TrainResult, 'valid' | 'test' | 'testWithSeen' | 'testByPopularity' | 'validByGap' | 'testByGap' | 'testByColdness' | 'ranks'>> {
   const rankedValid = await rankChunks(items, split.valid, usersOf);
   const ranked = await rankChunks(items, split.test, usersOf);

@@ -84,15 +84,16 @@ function onesParam(n: number, name: string): Tensor {
 export class SASRec implements SequenceModel {
   readonly kind = 'sasrec';
   readonly similarity = 'dot' as const;
-
-  get idTable(): Tensor {
-    return this.itemEmb;
-  }
   readonly fusion = null;
   readonly itemEmb: Tensor;
   readonly posEmb: Tensor;
   readonly ln0: { g: Tensor; b: Tensor };
   readonly blocks: Block[];
+
+  /** The item embedding table is both the ID table and the candidates (z). */
+  get idTable(): Tensor {
+    return this.itemEmb;
+  }
 
   constructor(
     readonly cfg: SasrecConfig,
