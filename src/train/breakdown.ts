@@ -1,4 +1,7 @@
-// Metrics by the popularity of the target item (`mufasa eval --by-popularity`): where a model wins.
+// Breakdowns of the metrics over groups of cases: by the popularity of the target item, by the time
+// gap before it, and by whether it is a cold item (the cold-item protocol).
+//
+// By popularity (`mufasa eval --by-popularity`): where a model wins.
 // The test users are cut into groups by how often their target item occurs in the training
 // sequences, each group as near to an equal share of the users as ties allow (one count is never
 // split between groups, so there may be fewer groups than asked), and each group gets its own
