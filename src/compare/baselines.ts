@@ -21,10 +21,8 @@ import { noGrad } from '../tensor/tape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { finalize } from '../train/metrics.ts';
 import { trainBPR } from '../train/cf.ts';
-import { dataSplit, rankChunks, caseRanks, warmItems } from '../train/trainer.ts';
-import type { TrainConfig, TrainResult } from '../train/trainer.ts';
-import { metricsByPopularity, itemCounts, metricsByGap, metricsByColdness, DEFAULT_GAP_EDGES } from '../train/breakdown.ts';
-import type { PopularityGroup } from '../train/breakdown.ts';
+import { dataSplit, rankChunks, splitResults, warmItems } from '../train/trainer.ts';
+import type { TrainConfig, TrainResult, SplitResults } from '../train/trainer.ts';
 
 /** A chunk's user vectors [chunk, d] (a new tensor; rankChunks disposes it). */
 type UserVectors = (chunk: EvalCase[]) => Tensor;
@@ -38,23 +36,10 @@ async function evaluateRows(items: Tensor, cases: EvalCase[], usersOf: UserVecto
   return finalize((await rankChunks(items, cases, usersOf, 256, excludeSeen)).sums);
 }
 
-/** The valid, test (seen items excluded and left in) metrics, their gap groups, every target's rank, for leave-one-out the test metrics per popularity group, and under the cold-item protocol per cold/warm target. */
-async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): Promise<Pick<TrainResult, 'valid' | 'test' | 'testWithSeen' | 'testByPopularity' | 'validByGap' | 'testByGap' | 'testByColdness' | 'ranks'>> {
-  const rankedValid = await rankChunks(items, split.valid, usersOf);
-  const ranked = await rankChunks(items, split.test, usersOf);
-  const testWithSeen = await evaluateRows(items, split.test, usersOf, false);
-  let testByPopularity: PopularityGroup[] | undefined;
-  if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') testByPopularity = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, numItems));
-  return {
-    valid: finalize(rankedValid.sums),
-    test: finalize(ranked.sums),
-    testWithSeen,
-    testByPopularity,
-    validByGap: metricsByGap(rankedValid.ranks, rankedValid.cases, DEFAULT_GAP_EDGES, rankedValid.targetsPerCase),
-    testByGap: metricsByGap(ranked.ranks, ranked.cases, DEFAULT_GAP_EDGES, ranked.targetsPerCase),
-    ranks: { valid: caseRanks(rankedValid), test: caseRanks(ranked) },
-    testByColdness: split.cold ? metricsByColdness(ranked.ranks, ranked.cases, split.cold) : undefined,
-  };
+/** splitResults of the two ranking passes, and the test metrics with seen items left in the ranking. */
+async function evaluateAll(items: Tensor, usersOf: UserVectors, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): Promise<SplitResults & Pick<TrainResult, 'testWithSeen'>> {
+  const results = splitResults(await rankChunks(items, split.valid, usersOf), await rankChunks(items, split.test, usersOf), split, numItems, cfg);
+  return { ...results, testWithSeen: await evaluateRows(items, split.test, usersOf, false) };
 }
 
 /** Popularity: score_i = #training interactions with i (one "user vector" [1], items [I, 1]). */

@@ -368,6 +368,26 @@ export function caseRanks(r: Ranked): CaseRanks {
   return { users: r.cases.map((c) => c.user), ranks: Array.from(r.ranks) };
 }
 
+/** What one ranking pass over validation and one over test give a run's results. */
+export type SplitResults = Pick<TrainResult, 'valid' | 'test' | 'testByPopularity' | 'validByGap' | 'testByGap' | 'testByColdness' | 'ranks'>;
+
+/**
+ * The metrics of the two ranking passes and their breakdowns: gap groups of both splits, every
+ * target's rank, for leave-one-out the popularity groups of the test targets, and under the cold-item
+ * protocol the cold and warm test targets. Shared by train() and the baselines (src/compare/baselines.ts).
+ */
+export function splitResults(rankedValid: Ranked, ranked: Ranked, split: ReturnType<typeof dataSplit>, numItems: number, cfg: TrainConfig): SplitResults {
+  return {
+    valid: finalize(rankedValid.sums),
+    test: finalize(ranked.sums),
+    validByGap: metricsByGap(rankedValid.ranks, rankedValid.cases, DEFAULT_GAP_EDGES, rankedValid.targetsPerCase),
+    testByGap: metricsByGap(ranked.ranks, ranked.cases, DEFAULT_GAP_EDGES, ranked.targetsPerCase),
+    ranks: { valid: caseRanks(rankedValid), test: caseRanks(ranked) },
+    testByPopularity: (cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut' ? metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, numItems)) : undefined,
+    testByColdness: split.cold ? metricsByColdness(ranked.ranks, ranked.cases, split.cold) : undefined,
+  };
+}
+
 /** Ranks of the cases with a history ([cases·targetsPerCase], in the order of `cases`) and their metric sums. */
 export interface Ranked {
   cases: EvalCase[];
@@ -782,30 +802,15 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       });
     }
     const z = tidy(() => noGrad(() => model.itemVectors(modalities, allItems)));
-    let valid: Record<string, number>;
-    let test: Record<string, number>;
+    let results: SplitResults;
     let testWithSeen: Record<string, number>;
-    let testByPopularity: PopularityGroup[] | undefined;
-    let validByGap: GapGroup[];
-    let testByGap: GapGroup[];
-    let ranks: RunRanks;
-    let testByColdness: TrainResult['testByColdness'];
     try {
-      // One ranking pass per split gives its metrics and their breakdowns.
-      const rankedValid = await rankCases(model, z, split.valid, cfg.maxLen);
-      valid = finalize(rankedValid.sums);
-      validByGap = metricsByGap(rankedValid.ranks, rankedValid.cases, DEFAULT_GAP_EDGES, rankedValid.targetsPerCase);
-      const ranked = await rankCases(model, z, split.test, cfg.maxLen);
-      test = finalize(ranked.sums);
-      testByGap = metricsByGap(ranked.ranks, ranked.cases, DEFAULT_GAP_EDGES, ranked.targetsPerCase);
-      ranks = { valid: caseRanks(rankedValid), test: caseRanks(ranked) };
-      if (split.cold) testByColdness = metricsByColdness(ranked.ranks, ranked.cases, split.cold);
-      if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') testByPopularity = metricsByPopularity(ranked.ranks, ranked.cases, itemCounts(split.train, ds.numItems));
+      results = splitResults(await rankCases(model, z, split.valid, cfg.maxLen), await rankCases(model, z, split.test, cfg.maxLen), split, ds.numItems, cfg);
       testWithSeen = finalize(await evaluateCases(model, z, split.test, cfg.maxLen, 256, false));
       if (model instanceof Mufasa) await hooks.onEvaluated?.({ epoch: bestEpoch, final: true, model, z });
     } finally {
       z.dispose();
     }
-    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, valid, test, testWithSeen, testByPopularity, validByGap, testByGap, testByColdness, ranks, log, numParameters: params.reduce((a, p) => a + p.size, 0) };
+    return { config: cfg, bestEpoch, wallSeconds: (performance.now() - t0) / 1000, ...results, testWithSeen, log, numParameters: params.reduce((a, p) => a + p.size, 0) };
   }
 }
