@@ -9,6 +9,8 @@
 //
 // Each run writes the rank of every validation and test target (ranks.json, next to results.json).
 
+import { sumsFromRanks } from '../train/metrics.ts';
+
 /** The full-catalog ranks of one split of one run: case c's targets are ranks[c·T … c·T + T − 1]. */
 export interface CaseRanks {
   /** Dense user id of each case (one case per user in a split). */
@@ -23,7 +25,7 @@ export interface RunRanks {
 
 export const PAIRED_COLUMNS = ['HR@10', 'NDCG@10'] as const;
 
-/** Per user: HR@10 (a target in the top 10) and NDCG@10 (averaged over the case's targets), as sumsFromRanks counts them. */
+/** Per user: HR@10 (a target in the top 10) and NDCG@10 (averaged over the case's targets), by sumsFromRanks' definitions. */
 export function caseMetrics(cr: CaseRanks): Map<number, Record<(typeof PAIRED_COLUMNS)[number], number>> {
   const n = cr.users.length;
   if (n === 0) return new Map();
@@ -31,16 +33,8 @@ export function caseMetrics(cr: CaseRanks): Map<number, Record<(typeof PAIRED_CO
   if (!Number.isInteger(T) || T < 1) throw new Error(`paired: ${cr.ranks.length} ranks for ${n} cases`);
   const out = new Map<number, Record<(typeof PAIRED_COLUMNS)[number], number>>();
   cr.users.forEach((u, c) => {
-    let hit = 0;
-    let ndcg = 0;
-    for (let t = 0; t < T; t++) {
-      const r = cr.ranks[c * T + t];
-      if (r < 10) {
-        hit = 1;
-        ndcg += 1 / Math.log2(r + 2) / T;
-      }
-    }
-    out.set(u, { 'HR@10': hit, 'NDCG@10': ndcg });
+    const s = sumsFromRanks(Int32Array.from(cr.ranks.slice(c * T, (c + 1) * T)), T, [10]);
+    out.set(u, { 'HR@10': s.hr[10], 'NDCG@10': s.ndcg[10] });
   });
   return out;
 }
