@@ -66,16 +66,14 @@ function tail(seq: Int32Array, end: number, maxLen: number): Int32Array {
   return seq.slice(Math.max(0, end - maxLen), end);
 }
 
-function lastItems(seq: Int32Array, maxLen: number): Int32Array {
-  return seq.slice(Math.max(0, seq.length - maxLen));
-}
-
 function seenBefore(seq: Int32Array, end: number): Int32Array {
   return Int32Array.from(new Set(seq.subarray(0, end))).sort();
 }
 
 function evalCase(user: number, seq: Int32Array, times: Float64Array, at: number, count: number, maxLen: number, cold?: ReadonlySet<number>): EvalCase {
-  const history = cold ? lastItems(withoutItems(seq.subarray(0, at), cold), maxLen) : tail(seq, at, maxLen);
+  // The items before the target that the model may know (all but the cold ones), the last maxLen of them.
+  const known = cold ? withoutItems(seq.subarray(0, at), cold) : seq.subarray(0, at);
+  const history = tail(known, known.length, maxLen);
   return { user, history, targets: seq.slice(at, at + count), seen: seenBefore(seq, at), gap: times[at] - times[at - 1] };
 }
 
