@@ -196,7 +196,8 @@ export function compareMarkdown(o: { dataset: string; protocol: 'leaveOneOut' | 
   const note =
     `${o.dataset}, ${o.protocol === 'zeroShot' ? 'zero-shot (held-out users, last 3 interactions as targets)' : 'leave-one-out'}; test metrics, mean ± std over seeds; ` +
     'full-catalog ranking, items seen before the target excluded; early stopping on validation NDCG@10; ' +
-    `interactions with equal timestamps ordered ${o.base.tieOrder === 'shuffled' ? 'by a seeded shuffle (tieOrder shuffled)' : 'by ascending item id (RecBole)'}.`;
+    `interactions with equal timestamps ordered ${o.base.tieOrder === 'shuffled' ? 'by a seeded shuffle (tieOrder shuffled)' : 'by ascending item id (RecBole)'}` +
+    (o.base.recentInteractions ? `; each user's last ${o.base.recentInteractions} interactions only (recentInteractions).` : '.');
   const skip = o.skipped.map((s) => `\n- ${s.model}: ${s.reason}`).join('');
   const pairedMd = pairedTable(paired);
   const byPop = popularityTable(rows);

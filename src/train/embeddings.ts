@@ -10,9 +10,8 @@ import { noGrad } from '../tensor/tape.ts';
 import type { SequenceModel } from '../model/sequence.ts';
 import { rankingVectors } from '../model/sequence.ts';
 import { loadCheckpoint } from './checkpoint.ts';
-import { buildModel, loadWeights, uploadModalities, historyBatch, defaultTrainConfig, savedTrainConfig } from './trainer.ts';
+import { buildModel, loadWeights, uploadModalities, historyBatch, defaultTrainConfig, savedTrainConfig, userSequences } from './trainer.ts';
 import type { TrainConfig } from './trainer.ts';
-import { orderTies } from '../data/split.ts';
 import type { TieOrder } from '../data/split.ts';
 
 export interface Embeddings {
@@ -26,7 +25,7 @@ export interface Embeddings {
 }
 
 /** Item and user vectors of `model` on data set `ds` (modalities as the training config uploads them). */
-export async function computeEmbeddings(model: SequenceModel, ds: Dataset, opts: { excludeModalities?: string[]; maxLen?: number; batchSize?: number; tieOrder?: TieOrder } = {}): Promise<Embeddings> {
+export async function computeEmbeddings(model: SequenceModel, ds: Dataset, opts: { excludeModalities?: string[]; maxLen?: number; batchSize?: number; tieOrder?: TieOrder; recentInteractions?: number } = {}): Promise<Embeddings> {
   const maxLen = opts.maxLen ?? defaultTrainConfig.maxLen;
   const bs = opts.batchSize ?? 256;
   const d = model.dim;
@@ -36,8 +35,9 @@ export async function computeEmbeddings(model: SequenceModel, ds: Dataset, opts:
     const z = tidy(() => noGrad(() => model.itemVectors(mods, all)));
     try {
       const users = new Float32Array(ds.numUsers * d);
-      // The history in the order the model was trained with (tied timestamps: TrainConfig.tieOrder).
-      const cases = orderTies(ds, opts.tieOrder ?? 'itemId').sequences.map((s, u) => ({ user: u, history: s.slice(Math.max(0, s.length - maxLen)), targets: new Int32Array(0), seen: new Int32Array(0) }));
+      // The history as the model was trained on it (TrainConfig.tieOrder and recentInteractions).
+      const seqs = userSequences(ds, { tieOrder: opts.tieOrder ?? 'itemId', recentInteractions: opts.recentInteractions ?? 0 }).sequences;
+      const cases = seqs.map((s, u) => ({ user: u, history: s.slice(Math.max(0, s.length - maxLen)), targets: new Int32Array(0), seen: new Int32Array(0) }));
       for (let s = 0; s < cases.length; s += bs) {
         const chunk = cases.slice(s, s + bs).filter((c) => c.history.length > 0);
         if (!chunk.length) continue;
@@ -71,7 +71,7 @@ export async function embeddingsFromCheckpoint(dir: string, ds: Dataset): Promis
   const model = buildModel(ds, cfg);
   try {
     loadWeights(model, ck.weights, join(dir, String(ck.meta.files), 'model.safetensors'));
-    return await computeEmbeddings(model, ds, { excludeModalities: cfg.excludeModalities, maxLen: cfg.maxLen, tieOrder: cfg.tieOrder });
+    return await computeEmbeddings(model, ds, { excludeModalities: cfg.excludeModalities, maxLen: cfg.maxLen, tieOrder: cfg.tieOrder, recentInteractions: cfg.recentInteractions });
   } finally {
     model.dispose();
   }

@@ -13,7 +13,7 @@
 // `lossReadEvery` steps.
 
 import type { Dataset } from '../data/dataset.ts';
-import { leaveOneOut, zeroShotSplit, orderTies, chooseColdItems } from '../data/split.ts';
+import { leaveOneOut, zeroShotSplit, orderTies, recentInteractions, chooseColdItems } from '../data/split.ts';
 import type { EvalCase, TieOrder } from '../data/split.ts';
 import { makeBatches } from '../data/batches.ts';
 import { mulberry32, shuffleInPlace } from '../data/rng.ts';
@@ -68,6 +68,12 @@ export interface TrainConfig {
    * What an item tower built from content can do that ID embeddings cannot (issue 5).
    */
   coldItems: number;
+  /**
+   * Keep only each user's last this many interactions (after tieOrder) before the split; 0: all.
+   * A sparse, short-sequence version of a long-sequence data set (recentInteractions in
+   * src/data/split.ts), like the paper's MicroLens (7.19 interactions per user).
+   */
+  recentInteractions: number;
   /** Stop after the epoch that passes this many wall seconds since the start (0: no budget). */
   timeBudget: number;
   seed: number;
@@ -109,6 +115,7 @@ export const defaultTrainConfig: TrainConfig = {
   // gives (orderTies).
   tieOrder: 'itemId',
   coldItems: 0,
+  recentInteractions: 0,
   timeBudget: 0,
   seed: 0,
   // A cap, not a schedule: early stopping (patience) ends a run. 30 cut the engine's SASRec short on
@@ -472,9 +479,14 @@ export function epochBatches(trainSeqs: Int32Array[], numItems: number, cfg: Tra
   return Array.from(makeBatches(trainSeqs, opts), (b) => ({ items: b.items, lengths: b.lengths, batch: b.B, maxLen: b.L, firstTarget: b.firstTarget }));
 }
 
+/** The users' sequences every split starts from: ties in cfg.tieOrder, cut to cfg.recentInteractions. */
+export function userSequences(data: Dataset, cfg: Pick<TrainConfig, 'tieOrder' | 'recentInteractions'>): Dataset {
+  return recentInteractions(orderTies(data, cfg.tieOrder ?? 'itemId'), cfg.recentInteractions ?? 0);
+}
+
 /** Training sequences and evaluation cases under cfg.protocol (test = the zero-shot users for 'zeroShot'). */
 export function dataSplit(data: Dataset, cfg: TrainConfig): { train: Int32Array[]; valid: EvalCase[]; test: EvalCase[]; cold?: Int32Array } {
-  const ds = orderTies(data, cfg.tieOrder ?? 'itemId');
+  const ds = userSequences(data, cfg);
   const coldFraction = cfg.coldItems ?? 0;
   if ((cfg.protocol ?? 'leaveOneOut') === 'leaveOneOut') {
     if (!coldFraction) return leaveOneOut(ds, { maxLen: cfg.maxLen });

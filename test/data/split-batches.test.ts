@@ -1,7 +1,7 @@
 // Leave-one-out and zero-shot splits, and the next-item batcher: shapes, padding, targets, determinism.
 import { describe, expect, it } from 'vitest';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { leaveOneOut, zeroShotSplit, orderTies } from '../../src/data/split.ts';
+import { leaveOneOut, zeroShotSplit, orderTies, recentInteractions } from '../../src/data/split.ts';
 import { dataSplit, defaultTrainConfig } from '../../src/train/trainer.ts';
 import { makeBatches, padId } from '../../src/data/batches.ts';
 import { mulberry32 } from '../../src/data/rng.ts';
@@ -70,6 +70,36 @@ describe('orderTies', () => {
     expect(split.train).toEqual(shuffled.sequences.map((s) => s.slice(0, 6)));
     expect(split.test.every((c) => c.gap === 0)).toBe(true);
     expect(dataSplit(ds, defaultTrainConfig).test.map((c) => c.targets[0])).toEqual(seqs.map((s) => s[7]));
+  });
+});
+
+describe('recentInteractions', () => {
+  it("keeps each user's last k interactions and their timestamps; shorter users and k = 0 unchanged", () => {
+    const ds = tiny([[1, 2, 3, 4, 5, 6], [7, 8], [9, 1, 2, 3]], 10, [[1, 2, 3, 4, 5, 6], [7, 8], [10, 20, 30, 40]]);
+    expect(recentInteractions(ds, 0)).toBe(ds);
+    const r = recentInteractions(ds, 4);
+    expect(r.sequences.map((x) => Array.from(x))).toEqual([[3, 4, 5, 6], [7, 8], [9, 1, 2, 3]]);
+    expect(r.timestamps.map((x) => Array.from(x))).toEqual([[3, 4, 5, 6], [7, 8], [10, 20, 30, 40]]);
+    expect(ds.sequences[0]).toEqual(Int32Array.from([1, 2, 3, 4, 5, 6])); // the input is not modified
+    for (const k of [1, 2, 3.5, -1, NaN]) expect(() => recentInteractions(ds, k)).toThrow(new RegExp(`integer ≥ 3 .* got ${k}`));
+  });
+
+  it('dataSplit cuts after tieOrder: the same targets, histories and training prefixes within the last k', () => {
+    // Every user: 9 interactions, the last 4 in one second, so the cut goes through the run of ties.
+    const seqs = Array.from({ length: 60 }, (_, u) => Array.from({ length: 9 }, (_, j) => (u * 3 + j * 7) % 40));
+    const times = seqs.map(() => [1, 2, 3, 4, 5, 9, 9, 9, 9]);
+    const ds = tiny(seqs, 40, times);
+    for (const tieOrder of ['itemId', 'shuffled'] as const) {
+      const full = dataSplit(ds, { ...defaultTrainConfig, tieOrder });
+      const cut = dataSplit(ds, { ...defaultTrainConfig, tieOrder, recentInteractions: 6 });
+      const ordered = orderTies(ds, tieOrder).sequences;
+      expect(cut.test.map((c) => c.targets[0])).toEqual(full.test.map((c) => c.targets[0]));
+      expect(cut.valid.map((c) => c.targets[0])).toEqual(full.valid.map((c) => c.targets[0]));
+      expect(cut.train).toEqual(ordered.map((s) => s.slice(3, 7)));
+      expect(cut.test.map((c) => Array.from(c.history))).toEqual(ordered.map((s) => Array.from(s.slice(3, 8))));
+      // Items before the cut are gone from `seen` too: to the model they never happened.
+      expect(cut.test.map((c) => Array.from(c.seen))).toEqual(ordered.map((s) => [...new Set(s.slice(3, 8))].sort((a, b) => a - b)));
+    }
   });
 });
 

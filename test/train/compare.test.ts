@@ -152,6 +152,13 @@ it('popularity matches the CPU count and has a popularity breakdown; zero-shot r
   expect(groups.length).toBeGreaterThan(1);
   expect(groups[0].mean['HR@10']).toBe(0);
   expect(loo.markdown).toContain('by how often');
+  // recentInteractions: the split starts from each user's last 6 interactions (cut here by hand).
+  const cutDs = { ...ds, sequences: ds.sequences.map((q) => q.slice(Math.max(0, q.length - 6))), timestamps: ds.timestamps.map((q) => q.slice(Math.max(0, q.length - 6))) };
+  expect(popularityHR10(cutDs)).not.toBeCloseTo(popularityHR10(ds), 6); // the cut changes the counts
+  const cut = await compare(ds, { models: ['popularity'], seeds: 1, out: join(out, 'recent'), base: { ...base, recentInteractions: 6 } });
+  expect(cut.rows[0].mean['HR@10']).toBeCloseTo(popularityHR10(cutDs), 12);
+  expect(cut.markdown).toContain("each user's last 6 interactions only (recentInteractions)");
+  expect(loo.markdown).not.toContain('recentInteractions');
   const zs = await compare(ds, { models: ['popularity', 'bpr', 'mufasa-no-sal', 'content-knn'], seeds: 1, out: join(out, 'zs'), base, epochs: 1, zeroShot: true });
   expect(zs.columns).toEqual(['Recall@5', 'Recall@10', 'Recall@20', 'Recall@50', 'Recall@100']);
   expect(zs.skipped.map((s) => s.model)).toEqual(['bpr']);
