@@ -14,6 +14,8 @@
 // Ablations (paper Tables 5–6; presets in presets.ts) swap a tower, never the pipeline:
 //   itemTower 'concat'  w/o MFL: z = W·[x_1·p_1; …; x_M·p_M; p_1 … p_M] + b (modalities concatenated,
 //                       missing ones zeroed with their presence flag as a feature), no MFL losses
+//   itemTower 'id'      no content at all: z = the ID embedding (the control that says what the
+//                       content adds to everything else MUFASA does: SAL, the head, the cosine loss)
 //   userTower 'mean'    w/o SAL: u_t = mean of z over items 0 … t (no parameters)
 //   userTower 'dense'   dense causal attention (own Q/K/V) over every earlier item in place of SAL's
 //                       three sparse branches and gate
@@ -51,8 +53,11 @@ export interface MufasaConfig {
   userItemLoss: 'inBatch' | 'catalog';
   /** Temperature of the user–item loss (cosine similarity). */
   temperature: number;
-  /** 'mfl' (paper) or 'concat' (the w/o-MFL ablation: concatenated modalities, one projection). */
-  itemTower: 'mfl' | 'concat';
+  /**
+   * 'mfl' (paper), 'concat' (the w/o-MFL ablation: concatenated modalities, one projection) or 'id'
+   * (no content: z is the ID embedding alone; needs useIdEmbedding).
+   */
+  itemTower: 'mfl' | 'concat' | 'id';
   /** 'sal' (paper), 'dense' (one dense causal attention layer) or 'mean' (mean pooling): ablations. */
   userTower: 'sal' | 'dense' | 'mean';
   /**
@@ -409,7 +414,8 @@ export function checkMufasaConfig(cfg: MufasaConfig, modalities: number): void {
   const itemTower = cfg.itemTower ?? 'mfl';
   const userTower = cfg.userTower ?? 'sal';
   const head = cfg.userHead ?? 'none';
-  if (itemTower !== 'mfl' && itemTower !== 'concat') throw new Error(`Mufasa: unknown itemTower '${itemTower}' (mfl, concat)`);
+  if (!['mfl', 'concat', 'id'].includes(itemTower)) throw new Error(`Mufasa: unknown itemTower '${itemTower}' (mfl, concat, id)`);
+  if (itemTower === 'id' && !cfg.useIdEmbedding) throw new Error("Mufasa: itemTower 'id' makes the item vectors the ID embedding alone, so it needs useIdEmbedding");
   if (!['sal', 'dense', 'mean'].includes(userTower)) throw new Error(`Mufasa: unknown userTower '${userTower}' (sal, dense, mean)`);
   if (!['none', 'ffn', 'block'].includes(head)) throw new Error(`Mufasa: unknown userHead '${head}' (none, ffn, block)`);
   const layers = cfg.layers ?? 1;
@@ -424,9 +430,10 @@ export function checkMufasaConfig(cfg: MufasaConfig, modalities: number): void {
   const pid = cfg.idDropout ?? 0;
   if (!(pid >= 0 && pid < 1)) throw new Error(`Mufasa: idDropout must be in [0, 1), got ${pid}`);
   if (pid > 0 && !cfg.useIdEmbedding) throw new Error(`Mufasa: idDropout ${pid} drops ID embedding rows, so it needs useIdEmbedding`);
+  if (pid > 0 && itemTower === 'id') throw new Error(`Mufasa: idDropout ${pid} leaves dropped items only their content, and itemTower 'id' has none`);
   if (pid > 0 && !modalities) throw new Error(`Mufasa: idDropout ${pid} leaves dropped items only their content, and the data set has no content modality`);
   if (itemTower === 'mfl' && modalities === 0)
-    throw new Error("Mufasa: the MFL item tower needs at least one content modality, and the data set has none left (check the item features and excludeModalities); without content, train itemTower 'concat' with useIdEmbedding (item IDs only) or --model sasrec");
+    throw new Error("Mufasa: the MFL item tower needs at least one content modality, and the data set has none left (check the item features and excludeModalities); without content, train itemTower 'id' (item IDs only: --model mufasa-id-only) or --model sasrec");
   if (itemTower === 'concat' && !modalities && !cfg.useIdEmbedding) throw new Error('Mufasa: the concat item tower needs at least one modality or the ID embedding');
 }
 

@@ -20,6 +20,12 @@ export const PRESETS: Record<string, { description: string; overrides: Record<st
     // How much of what MUFASA learns the content alone can carry (issue 5: "modality quality").
     overrides: { model: { useIdEmbedding: false } },
   },
+  'mufasa-id-only': {
+    description: "MUFASA without content: item vectors are ID embeddings alone (itemTower 'id'), no MFL, no CF pretraining",
+    // The control for every MUFASA-vs-SASRec gap: what is left of it without the modalities is the
+    // user tower, head and loss, not multimodal fusion.
+    overrides: { model: { itemTower: 'id' }, mflEpochs: 0, cfEpochs: 0 },
+  },
   'mufasa-no-title': { description: 'MUFASA without L_title (weight 0)', overrides: noLoss('title') },
   'mufasa-no-cf': { description: 'MUFASA without L_cf (weight 0; no CF pretraining)', overrides: { ...noLoss('cf'), cfEpochs: 0 } },
   'mufasa-no-cons': { description: 'MUFASA without L_cons (weight 0)', overrides: noLoss('cons') },

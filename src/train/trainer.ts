@@ -551,7 +551,7 @@ export async function train(ds: Dataset, cfg: TrainConfig = defaultTrainConfig, 
       if (!w || w.shape.length !== 2 || w.shape[0] !== ds.numItems) throw new Error(`${resumeFile}: '${CF_NAME}' missing or not [${ds.numItems}, d]`);
       cf = keep(tensor(w.data as Float32Array, w.shape));
       cleanup.push(() => cf?.dispose());
-    } else if (!rs && cfg.arch !== 'sasrec' && cfg.model.itemTower !== 'concat' && cfg.cfEpochs > 0 && cfg.model.mfl.weights.cf > 0) {
+    } else if (!rs && cfg.arch !== 'sasrec' && (cfg.model.itemTower ?? 'mfl') === 'mfl' && cfg.cfEpochs > 0 && cfg.model.mfl.weights.cf > 0) {
       const tc = performance.now();
       const bpr = await trainBPR({ numUsers: trainSeqs.length, numItems: ds.numItems, sequences: trainSeqs, candidates: warm ?? undefined }, { dim: cfg.model.dim, epochs: cfg.cfEpochs, seed: cfg.seed });
       bpr.userEmb.dispose();

@@ -94,6 +94,22 @@ describe('ablation presets', () => {
     });
   });
 
+  it('mufasa-id-only: z is the ID embedding alone (no MFL, no concat tower); it needs the ID embedding', async () => {
+    await withModel('mufasa-id-only', async (m, z) => {
+      const mm = m as Mufasa;
+      expect(mm.fusion).toBeNull();
+      expect(mm.concatProj).toBeNull();
+      expect(m.parameters().some((p) => p.name!.startsWith('mfl.') || p.name!.startsWith('concat.'))).toBe(false);
+      const zt = tidy(() => z());
+      expect(Array.from(await zt.data())).toEqual(Array.from(await mm.idEmb!.data()));
+      zt.dispose();
+    });
+    const noId = deepMerge(small, { model: { itemTower: 'id', useIdEmbedding: false } });
+    expect(() => buildModel(ds, noId)).toThrow(/itemTower 'id' .* needs useIdEmbedding/);
+    const dropped = deepMerge(small, { model: { itemTower: 'id', idDropout: 0.5 } });
+    expect(() => buildModel(ds, dropped)).toThrow(/idDropout 0.5 .* itemTower 'id' has none/);
+  });
+
   it('mufasa-no-sal: user vector at t = mean of z over items 0 … t', async () => {
     await withModel('mufasa-no-sal', async (m, z) => {
       expect((m as Mufasa).salLayer).toBeNull();
@@ -161,9 +177,15 @@ describe('ablation presets', () => {
     expect(Number.isFinite(res.test['HR@10'])).toBe(true);
   });
 
+  it("itemTower 'id' trains the SAL stage only, whatever cfEpochs and mflEpochs say (there is no content to pretrain)", async () => {
+    const res = await train(ds, deepMerge(small, { model: { itemTower: 'id' }, cfEpochs: 1, mflEpochs: 1, epochs: 1, batchSize: 8 }));
+    expect(res.log.map((l) => l.stage)).toEqual(['sal']);
+    expect(Number.isFinite(res.test['HR@10'])).toBe(true);
+  });
+
   it('with no content modality left, MUFASA says so and names the ways out; the concat tower with IDs still builds', () => {
     const none = deepMerge(small, { excludeModalities: ['title', 'visual', 'tags'] });
-    expect(() => buildModel(ds, none)).toThrow(/MFL item tower needs at least one content modality.*excludeModalities.*itemTower 'concat' with useIdEmbedding/);
+    expect(() => buildModel(ds, none)).toThrow(/MFL item tower needs at least one content modality.*excludeModalities.*itemTower 'id'.*mufasa-id-only/);
     const ids = buildModel(ds, deepMerge(none, { model: { itemTower: 'concat' } })) as Mufasa;
     expect(ids.fusion).toBeNull();
     expect(ids.concatProj).toBeNull();
