@@ -226,9 +226,9 @@ async function cmdEval(o: Record<string, string | boolean>): Promise<void> {
 
 async function cmdEmbed(o: Record<string, string>): Promise<void> {
   const { cfg, ds, model } = await restoreModel(o.checkpoint);
-  // User vectors from each user's whole sequence (the state after their last interaction; the last
-  // recentInteractions of it when training cut them), item and
-  // user vectors as the model scores them (unit rows for MUFASA's cosine score).
+  // User vectors from each user's whole sequence (the state after their last interaction; its last
+  // recentInteractions when training cut them), item and user vectors as the model scores them (unit
+  // rows for MUFASA's cosine score).
   const { dim, items, users } = await computeEmbeddings(model, ds, { excludeModalities: cfg.excludeModalities, maxLen: cfg.maxLen, tieOrder: cfg.tieOrder, recentInteractions: cfg.recentInteractions });
   const file = resolve(o.out);
   writeFileAtomic(
