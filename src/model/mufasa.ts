@@ -51,8 +51,13 @@ export interface MufasaConfig {
   useIdEmbedding: boolean;
   /** 'inBatch': negatives are the other targets of the batch (paper §3.2); 'catalog': softmax over every item. */
   userItemLoss: 'inBatch' | 'catalog';
-  /** Temperature of the user–item loss (cosine similarity). */
+  /** Temperature of the user–item loss. */
   temperature: number;
+  /**
+   * The user–item score the loss trains and the ranking uses: 'cosine' (paper §3.1) or 'dot' (raw
+   * uᵀz, as SASRec: an item's norm can then carry how likely it is in general, which cosine cannot).
+   */
+  score: 'cosine' | 'dot';
   /**
    * 'mfl' (paper), 'concat' (the w/o-MFL ablation: concatenated modalities, one projection) or 'id'
    * (no content: z is the ID embedding alone; needs useIdEmbedding).
@@ -121,6 +126,7 @@ export const defaultMufasaConfig: MufasaConfig = {
   // after 5 SAL epochs 0.0495 catalog vs 0.0332 in-batch, 57–131 s vs 168–224 s per epoch.
   userItemLoss: 'catalog',
   temperature: 0.1,
+  score: 'cosine',
   itemTower: 'mfl',
   userTower: 'sal',
   // Off: not yet shown to help (see the issue 5 note); SAL's window branch already sees recency.
@@ -178,7 +184,9 @@ interface UpperLayer {
 
 export class Mufasa implements SequenceModel {
   readonly kind = 'mufasa';
-  readonly similarity = 'cosine' as const;
+  get similarity(): 'cosine' | 'dot' {
+    return this.cfg.score ?? 'cosine';
+  }
 
   get idTable(): Tensor | null {
     return this.idEmb;
@@ -393,12 +401,12 @@ export class Mufasa implements SequenceModel {
     const uRows = gatherRows(reshape(u, [B * L, this.cfg.dim]), indexTensor(rows, [rows.length], B * L, { engine: e }));
     if (this.cfg.userItemLoss === 'catalog') {
       const { candidates, positives } = catalogSoftmaxInputs(z, targets, opts.catalog);
-      return mean(infoNCE(uRows, candidates, { temperature: this.cfg.temperature, positives }));
+      return mean(infoNCE(uRows, candidates, { temperature: this.cfg.temperature, cosine: this.similarity === 'cosine', positives }));
     }
     // In-batch negatives are the batch's targets: training items only, with or without a catalogue.
     const zt = gatherRows(z, indexTensor(targets, [targets.length], this.numItems, { engine: e }));
     const ids = tensor(Int32Array.from(targets), [targets.length], { dtype: 'i32', engine: e });
-    return mean(infoNCE(uRows, zt, { temperature: this.cfg.temperature, anchorIds: ids, candidateIds: ids }));
+    return mean(infoNCE(uRows, zt, { temperature: this.cfg.temperature, cosine: this.similarity === 'cosine', anchorIds: ids, candidateIds: ids }));
   }
 
   dispose(): void {
@@ -414,6 +422,7 @@ export function checkMufasaConfig(cfg: MufasaConfig, modalities: number): void {
   const itemTower = cfg.itemTower ?? 'mfl';
   const userTower = cfg.userTower ?? 'sal';
   const head = cfg.userHead ?? 'none';
+  if (!['cosine', 'dot'].includes(cfg.score ?? 'cosine')) throw new Error(`Mufasa: unknown score '${cfg.score}' (cosine, dot)`);
   if (!['mfl', 'concat', 'id'].includes(itemTower)) throw new Error(`Mufasa: unknown itemTower '${itemTower}' (mfl, concat, id)`);
   if (itemTower === 'id' && !cfg.useIdEmbedding) throw new Error("Mufasa: itemTower 'id' makes the item vectors the ID embedding alone, so it needs useIdEmbedding");
   if (!['sal', 'dense', 'mean'].includes(userTower)) throw new Error(`Mufasa: unknown userTower '${userTower}' (sal, dense, mean)`);

@@ -94,7 +94,7 @@ describe('ablation presets', () => {
     });
   });
 
-  it('mufasa-id-only: z is the ID embedding alone (no MFL, no concat tower); it needs the ID embedding', async () => {
+  it('mufasa-id-only: z is the ID embedding alone (no MFL, no concat tower); it needs the ID embedding; an unknown score is named', async () => {
     await withModel('mufasa-id-only', async (m, z) => {
       const mm = m as Mufasa;
       expect(mm.fusion).toBeNull();
@@ -106,6 +106,7 @@ describe('ablation presets', () => {
     });
     const noId = deepMerge(small, { model: { itemTower: 'id', useIdEmbedding: false } });
     expect(() => buildModel(ds, noId)).toThrow(/itemTower 'id' .* needs useIdEmbedding/);
+    expect(() => buildModel(ds, deepMerge(small, { model: { score: 'l2' } }))).toThrow(/unknown score 'l2' \(cosine, dot\)/);
     const dropped = deepMerge(small, { model: { itemTower: 'id', idDropout: 0.5 } });
     expect(() => buildModel(ds, dropped)).toThrow(/idDropout 0.5 .* itemTower 'id' has none/);
   });

@@ -80,6 +80,7 @@ function refConfig(c: MufasaConfig): MufasaRefConfig {
     useIdEmbedding: c.useIdEmbedding,
     userItemLoss: c.userItemLoss,
     temperature: c.temperature,
+    score: c.score,
   };
 }
 
@@ -391,9 +392,16 @@ describe('golden: tiny MUFASA vs float64 reference', () => {
     model.dispose();
   });
 
-  it('in-batch user–item loss: loss and every gradient', async () => {
-    const c: MufasaConfig = { ...cfg, userItemLoss: 'inBatch' };
-    const model = new Mufasa(c, I, dims, TITLE_DIM, seededRandom(6));
+  for (const [what, over, seed] of [
+    ['in-batch user–item loss', { userItemLoss: 'inBatch' }, 6],
+    ["score 'dot' (raw uᵀz / τ, catalog)", { score: 'dot', temperature: 0.7 }, 8],
+    ["score 'dot', in-batch", { score: 'dot', temperature: 1.3, userItemLoss: 'inBatch' }, 9],
+  ] as const)
+  it(`${what}: loss and every gradient`, async () => {
+    const c: MufasaConfig = { ...cfg, ...over };
+    const model = new Mufasa(c, I, dims, TITLE_DIM, seededRandom(seed));
+    // Ranking and exported embeddings score as the loss does (rankingVectors reads this).
+    expect(model.similarity).toBe(c.score);
     const data = makeData();
     const batch = makeBatch();
     const inp = gpuInputs(data, batch);

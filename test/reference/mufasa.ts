@@ -209,6 +209,8 @@ export interface MufasaRefConfig {
   useIdEmbedding: boolean;
   userItemLoss: 'inBatch' | 'catalog';
   temperature: number;
+  /** The user–item score (MufasaConfig.score); default 'cosine'. */
+  score?: 'cosine' | 'dot';
 }
 
 export interface MufasaRefData {
@@ -406,10 +408,11 @@ export function mufasaRef(
     }
   }
   const uRows = T.gather(T.reshape(sal.user, [B * L, d]), rows);
+  const cosine = (cfg.score ?? 'cosine') === 'cosine';
   const userItem =
     cfg.userItemLoss === 'catalog'
-      ? T.mean(T.infoNCE(uRows, z, { tau: cfg.temperature, cosine: true, pos: targets }))
-      : T.mean(T.infoNCE(uRows, T.gather(z, targets), { tau: cfg.temperature, cosine: true, aIds: targets, cIds: targets }));
+      ? T.mean(T.infoNCE(uRows, z, { tau: cfg.temperature, cosine, pos: targets }))
+      : T.mean(T.infoNCE(uRows, T.gather(z, targets), { tau: cfg.temperature, cosine, aIds: targets, cIds: targets }));
 
   const batchItems = [...new Set(Array.from(items).filter((x) => x < I))];
   const zb = mflForward(T, P, cfg, data, modalityNames, batchItems);
