@@ -124,11 +124,7 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   if (o.timeBudget) cfg = { ...cfg, timeBudget: parseCount('--time-budget', o.timeBudget)! };
   if (o.patience) cfg = { ...cfg, patience: parseCount('--patience', o.patience)! };
   // The split's options: a resumed run keeps its split (another one would mix two in one run).
-  const splitFlags: [string, keyof TrainConfig, unknown][] = [];
-  if (o.tieOrder) splitFlags.push(['--tie-order', 'tieOrder', o.tieOrder]);
-  if (o.coldItems) splitFlags.push(['--cold-items', 'coldItems', parseFraction('--cold-items', o.coldItems)]);
-  if (o.recent) splitFlags.push(['--recent', 'recentInteractions', parseCount('--recent', o.recent)]);
-  for (const [flag, field, v] of splitFlags) {
+  for (const [flag, field, v] of splitOverrides(o)) {
     if (saved && saved[field] !== v) throw new Error(`${flag} ${v}: ${resumeFrom} was trained with ${field} ${saved[field]}, and that is another split; start a new run`);
     cfg = { ...cfg, [field]: v };
   }
@@ -251,9 +247,7 @@ async function cmdCompare(o: Record<string, string | boolean | undefined>): Prom
   const models = String(o.models).split(',').map((m) => m.trim()).filter(Boolean);
   const seeds = Number(o.seeds);
   let base = str('config') ? deepMerge(defaultTrainConfig, JSON.parse(readFileSync(str('config')!, 'utf8')), str('config')) : undefined;
-  if (str('tieOrder')) base = { ...(base ?? defaultTrainConfig), tieOrder: str('tieOrder') as TrainConfig['tieOrder'] };
-  if (str('coldItems')) base = { ...(base ?? defaultTrainConfig), coldItems: parseFraction('--cold-items', str('coldItems')!) };
-  if (str('recent')) base = { ...(base ?? defaultTrainConfig), recentInteractions: parseCount('--recent', str('recent'))! };
+  for (const [, field, v] of splitOverrides(o)) base = { ...(base ?? defaultTrainConfig), [field]: v };
   const out = resolve(String(o.out));
   const gpu = await initEngine();
   console.log(`data: ${src.format}${src.dir ? ` ${src.dir}` : ''}; adapter: ${gpu.gpu.kind}; models: ${models.join(', ')}; seeds: ${seeds}; out: ${out}`);
@@ -278,9 +272,28 @@ async function cmdCompare(o: Record<string, string | boolean | undefined>): Prom
   console.log(`\n${res.markdown}\nwrote ${join(out, 'compare.md')} and ${join(out, 'compare.json')}`);
 }
 
+/** The split's options, the same on train and compare: tie order, cold items, recent interactions. */
+function withSplitOptions(c: Command): Command {
+  return c
+    .addOption(new Option('--tie-order <order>', "order of a user's interactions with equal timestamps: itemId (ascending item id, RecBole's rule; default) or shuffled (seeded, removes the id-order leak)").choices(['itemId', 'shuffled']))
+    .option('--cold-items <fraction>', 'cold-item protocol: this fraction of the items (e.g. 0.1) is unknown at training time and only a test target; results split cold and warm targets')
+    .option('--recent <k>', "keep only each user's last k interactions (≥ 3) before the split: a sparse, short-sequence version of the data set (the paper's MicroLens has 7.2 per user)");
+}
+
+/** The TrainConfig fields the split options set, each with its flag (for messages). */
+function splitOverrides(o: Record<string, unknown>): [string, keyof TrainConfig, unknown][] {
+  const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+  const out: [string, keyof TrainConfig, unknown][] = [];
+  if (str('tieOrder')) out.push(['--tie-order', 'tieOrder', str('tieOrder')]);
+  if (str('coldItems')) out.push(['--cold-items', 'coldItems', parseFraction('--cold-items', str('coldItems')!)]);
+  if (str('recent')) out.push(['--recent', 'recentInteractions', parseCount('--recent', str('recent'))]);
+  return out;
+}
+
 export function program(): Command {
   const p = new Command('mufasa').description('Train and serve the MUFASA sequential recommender on WebGPU');
-  p.command('train')
+  const trainCmd = p
+    .command('train')
     .description('train MUFASA; with no --data, on the built-in synthetic data set')
     .option('--data <dir>', 'data directory (ML-100K: u.data, u.item, items_imdb.csv)')
     .addOption(new Option('--format <format>', 'data format').choices(['movielens', 'generic', 'synthetic']))
@@ -291,10 +304,8 @@ export function program(): Command {
     .option('--seed <s>', 'random seed')
     .option('--zero-shot', "the paper's zero-shot protocol: 10% of users (≥ 90) held out of training, tested on their last 3 interactions")
     .option('--time-budget <s>', 'stop after the epoch that passes this many wall seconds')
-    .option('--patience <n>', 'early stopping: validation evaluations without a better NDCG@10 (with --resume, a larger value continues a run that stopped)')
-    .addOption(new Option('--tie-order <order>', "order of a user's interactions with equal timestamps: itemId (ascending item id, RecBole's rule; default) or shuffled (seeded, removes the id-order leak)").choices(['itemId', 'shuffled']))
-    .option('--cold-items <fraction>', 'cold-item protocol: this fraction of the items (e.g. 0.1) is unknown at training time and only a test target; results split cold and warm targets')
-    .option('--recent <k>', "keep only each user's last k interactions (≥ 3) before the split: a sparse, short-sequence version of the data set (the paper's MicroLens has 7.2 per user)")
+    .option('--patience <n>', 'early stopping: validation evaluations without a better NDCG@10 (with --resume, a larger value continues a run that stopped)');
+  withSplitOptions(trainCmd)
     .option('--out <dir>', 'output directory (results.json, checkpoint/ = best model, last/ = resumable state)')
     .option('--resume <dir>', "continue a previous run from its out dir (DIR/last); its config unless --config, its data unless --data; writes to DIR unless --out")
     .action((o) => cmdTrain(o));
@@ -305,7 +316,8 @@ export function program(): Command {
     .option('--by-popularity [groups]', "also the test metrics per group of users by their target item's training count (default 4 groups, rarest first)")
     .option('--by-gap [edges]', 'also the validation and test metrics by the time from the interaction before the target to it, in timestamp units: groups ≤ e1, (e1, e2], …, > last (default 0,60,3600: same timestamp, a minute, an hour, more)')
     .action((o) => cmdEval(o));
-  p.command('compare')
+  const compareCmd = p
+    .command('compare')
     .description('train several models × seeds with early stopping and write a table of mean ± std (OUT/compare.md, OUT/compare.json); finished runs are not retrained')
     .option('--data <dir>', 'data directory (as for train); none: the synthetic set')
     .addOption(new Option('--format <format>', 'data format').choices(['movielens', 'generic', 'synthetic']))
@@ -317,11 +329,8 @@ export function program(): Command {
     .option('--time-budget <s>', 'per-run wall-clock budget in seconds')
     .option('--patience <n>', 'early-stopping patience of every run; rerunning into the same --out with a larger one (or a larger --epochs/--time-budget) continues the finished runs')
     .option('--config <file>', 'JSON overriding fields of the training config for every model (presets apply on top)')
-    .option('--zero-shot', "the paper's zero-shot protocol (Recall@5/10/20/50/100 of held-out users)")
-    .addOption(new Option('--tie-order <order>', "order of a user's interactions with equal timestamps: itemId (ascending item id, RecBole's rule; default) or shuffled (seeded, removes the id-order leak)").choices(['itemId', 'shuffled']))
-    .option('--cold-items <fraction>', 'cold-item protocol: this fraction of the items (e.g. 0.1) is unknown at training time and only a test target; results split cold and warm targets')
-    .option('--recent <k>', "keep only each user's last k interactions (≥ 3) before the split: a sparse, short-sequence version of the data set (the paper's MicroLens has 7.2 per user)")
-    .action((o) => cmdCompare(o));
+    .option('--zero-shot', "the paper's zero-shot protocol (Recall@5/10/20/50/100 of held-out users)");
+  withSplitOptions(compareCmd).action((o) => cmdCompare(o));
   p.command('embed')
     .description('write item and user embeddings (safetensors) for retrieval')
     .requiredOption('--checkpoint <dir>')
