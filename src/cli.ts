@@ -224,7 +224,7 @@ async function cmdEmbed(o: Record<string, string>): Promise<void> {
   const { cfg, ds, model } = await restoreModel(o.checkpoint);
   // User vectors from each user's whole sequence (the state after their last interaction; its last
   // recentInteractions when training cut them), item and user vectors as the model scores them (unit
-  // rows for MUFASA's cosine score).
+  // rows for a MUFASA trained with `model.score` 'cosine').
   const { dim, items, users } = await computeEmbeddings(model, ds, { excludeModalities: cfg.excludeModalities, maxLen: cfg.maxLen, tieOrder: cfg.tieOrder, recentInteractions: cfg.recentInteractions });
   const file = resolve(o.out);
   writeFileAtomic(

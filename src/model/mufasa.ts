@@ -15,7 +15,7 @@
 //   itemTower 'concat'  w/o MFL: z = W·[x_1·p_1; …; x_M·p_M; p_1 … p_M] + b (modalities concatenated,
 //                       missing ones zeroed with their presence flag as a feature), no MFL losses
 //   itemTower 'id'      no content at all: z = the ID embedding (the control that says what the
-//                       content adds to everything else MUFASA does: SAL, the head, the cosine loss)
+//                       content adds to everything else MUFASA does: SAL, the head, the loss)
 //   userTower 'mean'    w/o SAL: u_t = mean of z over items 0 … t (no parameters)
 //   userTower 'dense'   dense causal attention (own Q/K/V) over every earlier item in place of SAL's
 //                       three sparse branches and gate
@@ -54,8 +54,9 @@ export interface MufasaConfig {
   /** Temperature of the user–item loss. */
   temperature: number;
   /**
-   * The user–item score the loss trains and the ranking uses: 'cosine' (paper §3.1) or 'dot' (raw
-   * uᵀz, as SASRec: an item's norm can then carry how likely it is in general, which cosine cannot).
+   * The user–item score the loss trains and the ranking uses: 'dot' (raw uᵀz / τ, as SASRec: an
+   * item's norm can carry how likely it is in general) or 'cosine' (the similarity of the paper's MFL
+   * losses, §3.1; §3.2 does not name the user–item one).
    */
   score: 'cosine' | 'dot';
   /**
@@ -125,13 +126,22 @@ export const defaultMufasaConfig: MufasaConfig = {
   // config otherwise; ranked by raw u·z before the cosine-ranking fix, the same for both): valid NDCG@10
   // after 5 SAL epochs 0.0495 catalog vs 0.0332 in-batch, 57–131 s vs 168–224 s per epoch.
   userItemLoss: 'catalog',
-  temperature: 0.1,
-  // The paper's (§3.1). 'dot' with temperature 1 (SASRec's loss) measured better on ML-100K, ties
-  // shuffled, llvmpipe-GL, patience 10: full data, 3 seeds, test HR@10 / NDCG@10 0.2192 / 0.1203
-  // against 0.2064 / 0.1100 (paired +0.013 ± 0.006 / +0.010 ± 0.003), valid NDCG@10 0.1386 against
-  // 0.1315; SASRec 0.2047 / 0.1100 (2 seeds). Each user's last 10 interactions (`recentInteractions`):
-  // 0.1145 / 0.0601 against 0.1113 / 0.0582. Cosine stays the default because the paper specifies it.
-  score: 'cosine',
+  // Temperature 1 with the dot score is SASRec's full-catalog cross-entropy; the item vectors' norms and
+  // the 'block' head's last layer-norm gain can scale the logits, so τ mostly sets where they start.
+  // Cosine scores need a small τ: 0.1 was the default with them (cosines in [−1, 1] / 0.1 span 20 nats).
+  temperature: 1,
+  // The user–item score is one the paper leaves open: §3.2 says only that user and target item are
+  // "optimized through contrastive learning [33]" (its s(a, b) = cosine is §3.1's, for the MFL losses).
+  // 'dot' measured better than 'cosine' (τ 0.1, the default until then) on ML-100K, ties shuffled,
+  // llvmpipe-GL, patience 10, windowStride 'half' (best valid NDCG@10 → test HR@10 / NDCG@10):
+  //   full data, 3 seeds   cosine 0.1315 → 0.2064 / 0.1100   dot 0.1386 → 0.2192 / 0.1203
+  //                        (paired over users, dot − cosine: +0.013 ± 0.006 / +0.010 ± 0.003)
+  //   last 20 per user     cosine 0.0841 → 0.1460 / 0.0725   dot 0.0848 → 0.1492 / 0.0773
+  //   last 10 per user     cosine 0.0647 → 0.1113 / 0.0582   dot 0.0669 → 0.1145 / 0.0601
+  // SASRec on the full data: 0.1205 → 0.2047 / 0.1100 (2 seeds). Why: a cosine score cannot let an
+  // item's norm say how likely it is in general, so popular items must be told apart by direction
+  // alone; a dot score learns that prior in the norms (as SASRec's does).
+  score: 'dot',
   itemTower: 'mfl',
   userTower: 'sal',
   // Off: not yet shown to help (see the issue 5 note); SAL's window branch already sees recency.
@@ -190,6 +200,7 @@ interface UpperLayer {
 export class Mufasa implements SequenceModel {
   readonly kind = 'mufasa';
   get similarity(): 'cosine' | 'dot' {
+    // A config from before `score` existed was trained with cosine scores.
     return this.cfg.score ?? 'cosine';
   }
 

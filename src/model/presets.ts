@@ -26,6 +26,11 @@ export const PRESETS: Record<string, { description: string; overrides: Record<st
     // user tower, head and loss, not multimodal fusion.
     overrides: { model: { itemTower: 'id' }, mflEpochs: 0, cfEpochs: 0 },
   },
+  'mufasa-cosine': {
+    description: "MUFASA with cosine user–item scores at temperature 0.1 (the MFL losses' similarity, §3.1; the default until 'dot' measured better)",
+    // Reproduces the comparison at MufasaConfig.score's default.
+    overrides: { model: { score: 'cosine', temperature: 0.1 } },
+  },
   'mufasa-no-title': { description: 'MUFASA without L_title (weight 0)', overrides: noLoss('title') },
   'mufasa-no-cf': { description: 'MUFASA without L_cf (weight 0; no CF pretraining)', overrides: { ...noLoss('cf'), cfEpochs: 0 } },
   'mufasa-no-cons': { description: 'MUFASA without L_cons (weight 0)', overrides: noLoss('cons') },

@@ -69,8 +69,8 @@ export interface SequenceModel {
   /** True when the user–item loss draws random numbers (dropout): the trainer passes a new seed per step. */
   readonly stochastic: boolean;
   /**
-   * The score the user–item loss trains: 'cosine' (MUFASA, paper §3.1: s(a, b) = aᵀb/(|a||b|)) or 'dot'
-   * (SASRec). Ranking and exported embeddings must use the same score: `rankingVectors` below.
+   * The score the user–item loss trains: 'dot' (SASRec; MUFASA by default) or 'cosine' (MUFASA's
+   * `model.score` 'cosine': s(a, b) = aᵀb/(|a||b|), the paper's §3.1 similarity). Ranking and exported embeddings must use the same score: `rankingVectors` below.
    */
   readonly similarity: 'cosine' | 'dot';
   /** The item-ID embedding table [I, d] (a parameter), or null for a model without one (content only). */

@@ -156,11 +156,12 @@ export const defaultTrainConfig: TrainConfig = {
  * The training config of a saved run (a checkpoint's meta.config): merged field by field over the
  * defaults, except that fields added with a non-neutral default read as what runs before them did —
  * a checkpoint without `model.userHead` was trained without the head (and without dropout), one
- * without `model.layers` with one SAL layer, one without `windowStride` on the last maxLen items of
- * each sequence only.
+ * without `model.layers` with one SAL layer, one without `model.score` with cosine scores (its
+ * `model.temperature` is saved), one without `windowStride` on the last maxLen items of each
+ * sequence only.
  */
 export function savedTrainConfig(saved: unknown, where = 'checkpoint config'): TrainConfig {
-  const before = deepMerge(defaultTrainConfig, { model: { userHead: 'none', dropout: 0, layers: 1 }, windowStride: 'last' });
+  const before = deepMerge(defaultTrainConfig, { model: { userHead: 'none', dropout: 0, layers: 1, score: 'cosine' }, windowStride: 'last' });
   try {
     return deepMerge(before, saved, where);
   } catch (e) {
@@ -410,7 +411,7 @@ export interface Ranked {
  * (src/train/breakdown.ts) next to the overall numbers.
  */
 export async function rankCases(model: SequenceModel, z: Tensor, cases: EvalCase[], maxLen: number, batchSize = 256, excludeSeen = true): Promise<Ranked> {
-  // Rank by the score the model was trained with (cosine for MUFASA), not by raw dot products.
+  // Rank by the score the model was trained with (MUFASA's `model.score`), not always by raw dot products.
   const zr = noGrad(() => rankingVectors(model, z));
   try {
     const usersOf = (chunk: EvalCase[]) => tidy(() => noGrad(() => rankingVectors(model, reshape(model.userVectors(z, historyBatch(chunk, model.numItems, maxLen), true), [chunk.length, model.dim]))));

@@ -94,6 +94,11 @@ describe('ablation presets', () => {
     });
   });
 
+  it("mufasa scores by dot at τ 1 (the default), mufasa-cosine by cosine at τ 0.1; ranking follows (ranking.test.ts)", async () => {
+    await withModel('mufasa', async (m) => expect([m.similarity, (m as Mufasa).cfg.temperature]).toEqual(['dot', 1]));
+    await withModel('mufasa-cosine', async (m) => expect([m.similarity, (m as Mufasa).cfg.temperature]).toEqual(['cosine', 0.1]));
+  });
+
   it('mufasa-id-only: z is the ID embedding alone (no MFL, no concat tower); it needs the ID embedding; an unknown score is named', async () => {
     await withModel('mufasa-id-only', async (m, z) => {
       const mm = m as Mufasa;

@@ -140,7 +140,7 @@ it('dropout: on H in training only, reproducible from the step seed', async () =
   await withModel({ dropout: 0 }, async (m) => expect(m.stochastic).toBe(false));
 });
 
-it('a saved config from before userHead/dropout/windowStride existed restores the model it trained (no head, no dropout, last window)', () => {
+it('a saved config from before userHead/dropout/windowStride/score existed restores the model it trained (no head, no dropout, last window, cosine)', () => {
   const old = savedTrainConfig({ model: { dim: 8, positions: 0 } });
   expect(old.model.userHead).toBe('none');
   expect(old.model.dropout).toBe(0);
@@ -149,7 +149,12 @@ it('a saved config from before userHead/dropout/windowStride existed restores th
   // And one SAL layer, also under the 'block' head (layers came after it).
   expect(old.model.layers).toBe(1);
   expect(savedTrainConfig({ model: { userHead: 'block', dropout: 0.3 } }).model.layers).toBe(1);
+  // And cosine scores (the default until 'dot' measured better), whatever else the run had.
+  expect(old.model.score).toBe('cosine');
+  expect(savedTrainConfig({ model: { userHead: 'block', temperature: 0.1 } }).model.score).toBe('cosine');
+  expect(savedTrainConfig({ model: { score: 'dot', temperature: 1 } }).model.score).toBe('dot');
   const now = savedTrainConfig(defaultTrainConfig);
+  expect(now.model.score).toBe('dot');
   expect(now.windowStride).toBe(defaultTrainConfig.windowStride);
   expect(now.model.userHead).toBe('block');
   expect(now.model.dropout).toBe(0.3);
