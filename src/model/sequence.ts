@@ -70,7 +70,8 @@ export interface SequenceModel {
   readonly stochastic: boolean;
   /**
    * The score the user–item loss trains: 'dot' (SASRec; MUFASA by default) or 'cosine' (MUFASA's
-   * `model.score` 'cosine': s(a, b) = aᵀb/(|a||b|), the paper's §3.1 similarity). Ranking and exported embeddings must use the same score: `rankingVectors` below.
+   * `model.score` 'cosine': s(a, b) = aᵀb/(|a||b|), the paper's §3.1 similarity). Ranking and
+   * exported embeddings must use the same score: `rankingVectors` below.
    */
   readonly similarity: 'cosine' | 'dot';
   /** The item-ID embedding table [I, d] (a parameter), or null for a model without one (content only). */

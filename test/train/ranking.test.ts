@@ -41,9 +41,8 @@ function referenceMetrics(z: Float32Array, users: Float32Array, cases: ReturnTyp
 for (const [arch, score] of [['mufasa', 'dot'], ['mufasa', 'cosine'], ['sasrec', 'dot']] as const) {
   it(`${arch}: evaluateCases ranks by the trained score (${score})`, async () => {
     const ds = makeSynthetic({ seed: 5, users: 80, items: 150 });
-    // MUFASA's default score, or the other one set in its config.
-    const model16 = score === defaultTrainConfig.model.score ? { dim: 16 } : { dim: 16, score };
-    const cfg: TrainConfig = { ...defaultTrainConfig, arch, maxLen: 40, model: { ...defaultTrainConfig.model, ...model16 }, sasrec: { ...defaultTrainConfig.sasrec, dim: 16 } };
+    // MUFASA's score is its config's (model.score); SASRec's is always dot.
+    const cfg: TrainConfig = { ...defaultTrainConfig, arch, maxLen: 40, model: { ...defaultTrainConfig.model, dim: 16, score }, sasrec: { ...defaultTrainConfig.sasrec, dim: 16 } };
     const model = buildModel(ds, cfg);
     const mods = uploadModalities(ds, cfg.excludeModalities);
     const all = indexTensor(Array.from({ length: ds.numItems }, (_, i) => i), [ds.numItems], ds.numItems);
