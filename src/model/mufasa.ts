@@ -417,14 +417,15 @@ export class Mufasa implements SequenceModel {
     const u = this.userVectors(z, batch, false, { seed: opts.seed ?? 0 });
     const e = z.engine;
     const uRows = gatherRows(reshape(u, [B * L, this.cfg.dim]), indexTensor(rows, [rows.length], B * L, { engine: e }));
+    const score = { temperature: this.cfg.temperature, cosine: this.similarity === 'cosine' };
     if (this.cfg.userItemLoss === 'catalog') {
       const { candidates, positives } = catalogSoftmaxInputs(z, targets, opts.catalog);
-      return mean(infoNCE(uRows, candidates, { temperature: this.cfg.temperature, cosine: this.similarity === 'cosine', positives }));
+      return mean(infoNCE(uRows, candidates, { ...score, positives }));
     }
     // In-batch negatives are the batch's targets: training items only, with or without a catalogue.
     const zt = gatherRows(z, indexTensor(targets, [targets.length], this.numItems, { engine: e }));
     const ids = tensor(Int32Array.from(targets), [targets.length], { dtype: 'i32', engine: e });
-    return mean(infoNCE(uRows, zt, { temperature: this.cfg.temperature, cosine: this.similarity === 'cosine', anchorIds: ids, candidateIds: ids }));
+    return mean(infoNCE(uRows, zt, { ...score, anchorIds: ids, candidateIds: ids }));
   }
 
   dispose(): void {
