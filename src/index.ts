@@ -13,10 +13,14 @@ export { makeSynthetic } from './data/synthetic.ts';
 export type { SyntheticOptions, SyntheticDataset } from './data/synthetic.ts';
 
 // Training (CF pretraining → MFL → SAL with early stopping), checkpoints, embeddings.
-export { train, defaultTrainConfig, buildModel, evaluateCases, rankCases } from './train/trainer.ts';
+export { train } from './train/trainer.ts';
+export { defaultTrainConfig } from './train/config.ts';
+export { buildModel } from './train/build.ts';
+export { evaluateCases, rankCases } from './train/evaluate.ts';
 export { metricsByPopularity, itemCounts } from './train/breakdown.ts';
 export type { PopularityGroup } from './train/breakdown.ts';
-export type { TrainConfig, TrainHooks, TrainResult, EpochLog } from './train/trainer.ts';
+export type { TrainHooks, TrainResult, EpochLog } from './train/trainer.ts';
+export type { TrainConfig } from './train/config.ts';
 export { trainBPR } from './train/cf.ts';
 export type { BPRData, BPROptions, BPRResult } from './train/cf.ts';
 export { saveCheckpoint, loadCheckpoint, encodeSafetensors, decodeSafetensors } from './train/checkpoint.ts';

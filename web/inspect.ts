@@ -11,7 +11,7 @@ import { reshape } from '../src/tensor/ops/layout.ts';
 import type { SAL, SalExplanation } from '../src/model/sal.ts';
 import type { SequenceBatch } from '../src/model/mufasa.ts';
 import type { EvalCase } from '../src/data/split.ts';
-import { historyBatch } from '../src/train/trainer.ts';
+import { historyBatch } from '../src/train/evaluate.ts';
 import { pca2 } from './pca.ts';
 
 /** The parts of the model the inspection reads (MUFASA; other towers give no SAL view). */

@@ -10,8 +10,10 @@ import { ML100K_GENRES } from '../src/data/movielens.ts';
 import type { SyntheticDataset } from '../src/data/synthetic.ts';
 import { leaveOneOut } from '../src/data/split.ts';
 import type { EvalCase } from '../src/data/split.ts';
-import { train, defaultTrainConfig } from '../src/train/trainer.ts';
-import type { TrainConfig, TrainResult, EpochLog, StepLosses } from '../src/train/trainer.ts';
+import { train } from '../src/train/trainer.ts';
+import { defaultTrainConfig } from '../src/train/config.ts';
+import type { TrainResult, EpochLog, StepLosses } from '../src/train/trainer.ts';
+import type { TrainConfig } from '../src/train/config.ts';
 import { inspect } from './inspect.ts';
 import type { Snapshot, InspectableModel } from './inspect.ts';
 

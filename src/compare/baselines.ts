@@ -21,8 +21,11 @@ import { noGrad } from '../tensor/tape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { finalize } from '../train/metrics.ts';
 import { trainBPR } from '../train/cf.ts';
-import { dataSplit, rankChunks, splitResults, warmItems } from '../train/trainer.ts';
-import type { TrainConfig, TrainResult, SplitResults } from '../train/trainer.ts';
+import { dataSplit, warmItems } from '../train/split.ts';
+import { rankChunks, splitResults } from '../train/evaluate.ts';
+import type { TrainResult } from '../train/trainer.ts';
+import type { TrainConfig } from '../train/config.ts';
+import type { SplitResults } from '../train/evaluate.ts';
 
 /** A chunk's user vectors [chunk, d] (a new tensor; rankChunks disposes it). */
 type UserVectors = (chunk: EvalCase[]) => Tensor;

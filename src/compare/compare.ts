@@ -19,8 +19,10 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.ts';
-import { train, defaultTrainConfig, savedTrainConfig, smallerStopping, STOPPING_FIELDS } from '../train/trainer.ts';
-import type { TrainConfig, TrainResult, EpochLog } from '../train/trainer.ts';
+import { train } from '../train/trainer.ts';
+import { defaultTrainConfig, savedTrainConfig, smallerStopping, STOPPING_FIELDS } from '../train/config.ts';
+import type { TrainResult, EpochLog } from '../train/trainer.ts';
+import type { TrainConfig } from '../train/config.ts';
 import { writeFileAtomic, loadCheckpoint } from '../train/checkpoint.ts';
 import { presetOverrides, deepMerge, BASELINES } from '../model/presets.ts';
 import { trainPopularity, trainBprMf, trainContentKnn } from './baselines.ts';

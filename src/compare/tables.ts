@@ -3,7 +3,7 @@
 // paired differences from the first model (src/compare/paired.ts), and the markdown tables.
 // src/compare/compare.ts trains the runs and calls compareMarkdown after each one.
 
-import type { TrainConfig } from '../train/trainer.ts';
+import type { TrainConfig } from '../train/config.ts';
 import { gapLabel } from '../train/breakdown.ts';
 import type { PopularityGroup, GapGroup, ColdnessGroup } from '../train/breakdown.ts';
 import { pairedDifference, PAIRED_COLUMNS } from './paired.ts';

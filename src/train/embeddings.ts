@@ -10,8 +10,11 @@ import { noGrad } from '../tensor/tape.ts';
 import type { SequenceModel } from '../model/sequence.ts';
 import { rankingVectors } from '../model/sequence.ts';
 import { loadCheckpoint } from './checkpoint.ts';
-import { buildModel, loadWeights, uploadModalities, historyBatch, defaultTrainConfig, savedTrainConfig, userSequences } from './trainer.ts';
-import type { TrainConfig } from './trainer.ts';
+import { defaultTrainConfig, savedTrainConfig } from './config.ts';
+import { userSequences } from './split.ts';
+import { buildModel, loadWeights, uploadModalities } from './build.ts';
+import { historyBatch } from './evaluate.ts';
+import type { TrainConfig } from './config.ts';
 import type { TieOrder } from '../data/split.ts';
 
 export interface Embeddings {

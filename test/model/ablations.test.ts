@@ -2,8 +2,10 @@
 // reaches every parameter; the w/o-MFL item tower and the w/o-SAL mean pooling equal their float64
 // definitions; each MFL loss can be switched off alone; w/o-MFL trains without CF or MFL stages.
 import { describe, it, expect } from 'vitest';
-import { buildModel, uploadModalities, defaultTrainConfig, train } from '../../src/train/trainer.ts';
-import type { TrainConfig } from '../../src/train/trainer.ts';
+import { train } from '../../src/train/trainer.ts';
+import { defaultTrainConfig } from '../../src/train/config.ts';
+import { buildModel, uploadModalities } from '../../src/train/build.ts';
+import type { TrainConfig } from '../../src/train/config.ts';
 import { PRESETS, presetOverrides, deepMerge } from '../../src/model/presets.ts';
 import { Mufasa } from '../../src/model/mufasa.ts';
 import { tidy, indexTensor, tensor, gatherRows } from '../../src/tensor/index.ts';

@@ -6,7 +6,8 @@
 //   the tower's gradient is untouched by it;
 // - config errors name the field; train() draws the masks in the SAL stage (the loss changes).
 import { it, expect } from 'vitest';
-import { buildModel, uploadModalities, train } from '../../src/train/trainer.ts';
+import { train } from '../../src/train/trainer.ts';
+import { buildModel, uploadModalities } from '../../src/train/build.ts';
 import { deepMerge } from '../../src/model/presets.ts';
 import { Mufasa, ID_DROPOUT_OFFSET, checkMufasaConfig, defaultMufasaConfig } from '../../src/model/mufasa.ts';
 import { tidy, indexTensor, tensor, mul, sum } from '../../src/tensor/index.ts';

@@ -12,7 +12,7 @@
 // - Layer dropout acts in training only, at the two residual branches of every layer, with masks
 //   from the step seed past H's draws; configs that cannot work are errors naming the field.
 import { it, expect } from 'vitest';
-import { buildModel } from '../../src/train/trainer.ts';
+import { buildModel } from '../../src/train/build.ts';
 import { Mufasa, ffnHead } from '../../src/model/mufasa.ts';
 import { tidy, dropout, layerNorm, add } from '../../src/tensor/index.ts';
 import type { Tensor } from '../../src/tensor/index.ts';

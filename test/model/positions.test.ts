@@ -2,7 +2,7 @@
 // default): with the table it equals SAL over H + P[min(t, P − 1)] built on the CPU, padding rows get
 // no position, and the table receives a gradient. Float32 end to end, so tolerance 1e-5.
 import { it, expect } from 'vitest';
-import { buildModel, uploadModalities } from '../../src/train/trainer.ts';
+import { buildModel, uploadModalities } from '../../src/train/build.ts';
 import { Mufasa } from '../../src/model/mufasa.ts';
 import { tidy, indexTensor, tensor } from '../../src/tensor/index.ts';
 import { expectClose } from '../helpers.ts';

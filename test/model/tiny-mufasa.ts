@@ -2,8 +2,9 @@
 // (user-head-dropout.test.ts, layers.test.ts): d 8, blocks of 2, top-2, and one batch of three
 // left-aligned sequences (lengths 7, 2, 5: row 0 sees several blocks, row 1 none).
 import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { buildModel, uploadModalities, defaultTrainConfig } from '../../src/train/trainer.ts';
-import type { TrainConfig } from '../../src/train/trainer.ts';
+import { defaultTrainConfig } from '../../src/train/config.ts';
+import { buildModel, uploadModalities } from '../../src/train/build.ts';
+import type { TrainConfig } from '../../src/train/config.ts';
 import { deepMerge } from '../../src/model/presets.ts';
 import type { Mufasa } from '../../src/model/mufasa.ts';
 import type { SequenceBatch } from '../../src/model/sequence.ts';

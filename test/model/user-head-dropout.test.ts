@@ -7,7 +7,8 @@
 // - Dropout acts on H in training only: with a seed the user vectors equal SAL(dropout(H, p, seed)),
 //   without one they equal SAL(H); the same seed gives the same loss, another seed another loss.
 import { it, expect } from 'vitest';
-import { buildModel, defaultTrainConfig, savedTrainConfig } from '../../src/train/trainer.ts';
+import { defaultTrainConfig, savedTrainConfig } from '../../src/train/config.ts';
+import { buildModel } from '../../src/train/build.ts';
 import { deepMerge } from '../../src/model/presets.ts';
 import { Mufasa, ffnHead } from '../../src/model/mufasa.ts';
 import { tidy, dropout, layerNorm, add } from '../../src/tensor/index.ts';

@@ -9,7 +9,8 @@
 // 1 and 3 targets per case, each group's metrics from the definitions; bad inputs are errors.
 import { it, expect } from 'vitest';
 import { metricsByPopularity, itemCounts, metricsByGap, gapLabel, parseGapEdges, DEFAULT_GAP_EDGES } from '../../src/train/breakdown.ts';
-import { dataSplit, rankCases, evaluateCases } from '../../src/train/trainer.ts';
+import { dataSplit } from '../../src/train/split.ts';
+import { rankCases, evaluateCases } from '../../src/train/evaluate.ts';
 import { finalize, sumsFromRanks } from '../../src/train/metrics.ts';
 import type { EvalCase } from '../../src/data/split.ts';
 import { tidy, noGrad } from '../../src/tensor/index.ts';

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, readFileSync, statSync, existsSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { defaultTrainConfig } from '../../src/train/trainer.ts';
-import type { TrainConfig } from '../../src/train/trainer.ts';
+import { defaultTrainConfig } from '../../src/train/config.ts';
+import type { TrainConfig } from '../../src/train/config.ts';
 import { compare } from '../../src/compare/compare.ts';
 import { deepMerge } from '../../src/model/presets.ts';
 import { popularityHR10 } from './popularity.ts';

@@ -7,7 +7,7 @@ import { makeSynthetic } from '../../src/data/synthetic.ts';
 import { leaveOneOut } from '../../src/data/split.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 import type { EvalCase } from '../../src/data/split.ts';
-import { defaultTrainConfig } from '../../src/train/trainer.ts';
+import { defaultTrainConfig } from '../../src/train/config.ts';
 import { trainContentKnn, contentKnnItems, contentKnnUsers, CONTENT_KNN_HISTORY } from '../../src/compare/baselines.ts';
 import { ranksRef, metricsRef } from '../reference/metrics.ts';
 

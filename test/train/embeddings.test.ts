@@ -3,7 +3,8 @@
 // which is what the same model gives with a history window (maxLen) of k on the whole data set.
 import { it, expect } from 'vitest';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { buildModel, defaultTrainConfig } from '../../src/train/trainer.ts';
+import { defaultTrainConfig } from '../../src/train/config.ts';
+import { buildModel } from '../../src/train/build.ts';
 import { computeEmbeddings } from '../../src/train/embeddings.ts';
 import { deepMerge, presetOverrides } from '../../src/model/presets.ts';
 

@@ -6,8 +6,10 @@
 import { it, expect } from 'vitest';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
 import { leaveOneOut } from '../../src/data/split.ts';
-import { defaultTrainConfig, buildModel, evaluateCases, uploadModalities, historyBatch } from '../../src/train/trainer.ts';
-import type { TrainConfig } from '../../src/train/trainer.ts';
+import { defaultTrainConfig } from '../../src/train/config.ts';
+import { buildModel, uploadModalities } from '../../src/train/build.ts';
+import { evaluateCases, historyBatch } from '../../src/train/evaluate.ts';
+import type { TrainConfig } from '../../src/train/config.ts';
 import { finalize } from '../../src/train/metrics.ts';
 import { indexTensor } from '../../src/tensor/ops/gather.ts';
 import { reshape } from '../../src/tensor/ops/layout.ts';

@@ -6,8 +6,9 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
-import { train, defaultTrainConfig, smallerStopping } from '../../src/train/trainer.ts';
-import type { TrainConfig } from '../../src/train/trainer.ts';
+import { train } from '../../src/train/trainer.ts';
+import { defaultTrainConfig, smallerStopping } from '../../src/train/config.ts';
+import type { TrainConfig } from '../../src/train/config.ts';
 import { loadCheckpoint } from '../../src/train/checkpoint.ts';
 
 const dirs: string[] = [];

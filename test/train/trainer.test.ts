@@ -3,7 +3,8 @@
 import { it, expect } from 'vitest';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
 import { popularityHR10 } from './popularity.ts';
-import { train, defaultTrainConfig } from '../../src/train/trainer.ts';
+import { train } from '../../src/train/trainer.ts';
+import { defaultTrainConfig } from '../../src/train/config.ts';
 
 
 it('MUFASA on synthetic data beats popularity by a wide margin', async () => {

@@ -2,8 +2,10 @@
 // every next-item target is trained once per epoch, not only the last maxLen items' (RecBole trains
 // every prefix; with the last window only, SASRec at maxLen 50 saw 39 % of ML-100K's targets).
 import { it, expect } from 'vitest';
-import { epochBatches, windowStride, train, defaultTrainConfig } from '../../src/train/trainer.ts';
-import type { TrainConfig } from '../../src/train/trainer.ts';
+import { train } from '../../src/train/trainer.ts';
+import { windowStride, defaultTrainConfig } from '../../src/train/config.ts';
+import { epochBatches } from '../../src/train/split.ts';
+import type { TrainConfig } from '../../src/train/config.ts';
 import { nextItemPairs } from '../../src/model/sequence.ts';
 import { presetOverrides, deepMerge } from '../../src/model/presets.ts';
 import { datasetFromArrays } from '../../src/data/arrays.ts';
