@@ -15,7 +15,7 @@ import { loadMovieLens } from '../src/data/movielens.ts';
 import { makeSynthetic } from '../src/data/synthetic.ts';
 import { train } from '../src/train/trainer.ts';
 import { defaultTrainConfig } from '../src/train/config.ts';
-import { dataSplit } from '../src/train/split.ts';
+import { dataSplit } from '../src/train/data.ts';
 import { evaluateCases } from '../src/train/evaluate.ts';
 import { finalize } from '../src/train/metrics.ts';
 import { presetOverrides, deepMerge } from '../src/model/presets.ts';

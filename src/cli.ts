@@ -13,7 +13,7 @@ import { loadGeneric } from './data/generic.ts';
 import { makeSynthetic } from './data/synthetic.ts';
 import { train } from './train/trainer.ts';
 import { defaultTrainConfig, savedTrainConfig, smallerStopping } from './train/config.ts';
-import { dataSplit } from './train/split.ts';
+import { dataSplit } from './train/data.ts';
 import { buildModel, loadWeights, uploadModalities } from './train/build.ts';
 import { rankCases } from './train/evaluate.ts';
 import { metricsByPopularity, itemCounts, metricsByGap, metricsByColdness, gapLabel, parseGapEdges, DEFAULT_GAP_EDGES } from './train/breakdown.ts';

@@ -21,7 +21,7 @@ import { noGrad } from '../tensor/tape.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { finalize } from '../train/metrics.ts';
 import { trainBPR } from '../train/cf.ts';
-import { dataSplit, warmItems } from '../train/split.ts';
+import { dataSplit, warmItems } from '../train/data.ts';
 import { rankChunks, splitResults } from '../train/evaluate.ts';
 import type { TrainResult } from '../train/trainer.ts';
 import type { TrainConfig } from '../train/config.ts';

@@ -11,7 +11,7 @@ import type { SequenceModel } from '../model/sequence.ts';
 import { rankingVectors } from '../model/sequence.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 import { defaultTrainConfig, savedTrainConfig } from './config.ts';
-import { userSequences } from './split.ts';
+import { userSequences } from './data.ts';
 import { buildModel, loadWeights, uploadModalities } from './build.ts';
 import { historyBatch } from './evaluate.ts';
 import type { TrainConfig } from './config.ts';

@@ -1,4 +1,4 @@
-// Step 5 of the orchestrator: full-catalog ranking of evaluation cases on the GPU (users' vectors
+// Stage 5 of the orchestrator: full-catalog ranking of evaluation cases on the GPU (users' vectors
 // chunk by chunk against every item, seen items excluded or not), the metrics, and the breakdowns a
 // run's results carry (DESIGN §6).
 
@@ -14,7 +14,7 @@ import type { MetricSums } from './metrics.ts';
 import { metricsByPopularity, itemCounts, metricsByGap, metricsByColdness, DEFAULT_GAP_EDGES } from './breakdown.ts';
 import type { CaseRanks } from '../compare/paired.ts';
 import type { TrainConfig } from './config.ts';
-import type { dataSplit } from './split.ts';
+import type { dataSplit } from './data.ts';
 import type { TrainResult } from './trainer.ts';
 
 /** A CPU SequenceBatch (left-aligned, pad = numItems) from evaluation histories. */

@@ -1,7 +1,7 @@
 // The orchestrator: data → CF pretraining → MFL → SAL → evaluation, all model work on the GPU; the
 // CPU only builds index batches (issue #4, DESIGN §5–§6).
 //
-//   1. split       leave-one-out by time (last = test, second-to-last = validation): split.ts
+//   1. split       leave-one-out by time (last = test, second-to-last = validation): data.ts
 //   2. CF          BPR-MF on the training interactions → c_i, frozen (the L_cf target): cf.ts
 //   3. MFL         cascade stage 1: L_MFL on batches of items (eq. 5)
 //   4. SAL         cascade stage 2: user–item InfoNCE on every prefix of the training sequences, with
@@ -37,7 +37,7 @@ import type { PopularityGroup, GapGroup, ColdnessGroup } from './breakdown.ts';
 import type { RunRanks } from '../compare/paired.ts';
 import { defaultTrainConfig, windowStride } from './config.ts';
 import type { TrainConfig } from './config.ts';
-import { dataSplit, warmItems, catalogRows, epochBatches } from './split.ts';
+import { dataSplit, warmItems, catalogRows, epochBatches } from './data.ts';
 import { buildModel, loadWeights, uploadModalities, contentModalities } from './build.ts';
 import { evaluateCases, rankCases, splitResults } from './evaluate.ts';
 import type { SplitResults } from './evaluate.ts';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { makeSynthetic } from '../../src/data/synthetic.ts';
 import { leaveOneOut, zeroShotSplit, orderTies, recentInteractions } from '../../src/data/split.ts';
 import { defaultTrainConfig } from '../../src/train/config.ts';
-import { dataSplit } from '../../src/train/split.ts';
+import { dataSplit } from '../../src/train/data.ts';
 import { makeBatches, padId } from '../../src/data/batches.ts';
 import { mulberry32 } from '../../src/data/rng.ts';
 import type { Dataset } from '../../src/data/dataset.ts';

@@ -9,7 +9,7 @@
 // 1 and 3 targets per case, each group's metrics from the definitions; bad inputs are errors.
 import { it, expect } from 'vitest';
 import { metricsByPopularity, itemCounts, metricsByGap, gapLabel, parseGapEdges, DEFAULT_GAP_EDGES } from '../../src/train/breakdown.ts';
-import { dataSplit } from '../../src/train/split.ts';
+import { dataSplit } from '../../src/train/data.ts';
 import { rankCases, evaluateCases } from '../../src/train/evaluate.ts';
 import { finalize, sumsFromRanks } from '../../src/train/metrics.ts';
 import type { EvalCase } from '../../src/data/split.ts';

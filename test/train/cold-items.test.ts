@@ -18,7 +18,7 @@ import { makeSynthetic } from '../../src/data/synthetic.ts';
 import { leaveOneOut, chooseColdItems } from '../../src/data/split.ts';
 import { train } from '../../src/train/trainer.ts';
 import { defaultTrainConfig } from '../../src/train/config.ts';
-import { dataSplit, warmItems } from '../../src/train/split.ts';
+import { dataSplit, warmItems } from '../../src/train/data.ts';
 import { buildModel } from '../../src/train/build.ts';
 import type { TrainConfig } from '../../src/train/config.ts';
 import { trainBPR } from '../../src/train/cf.ts';

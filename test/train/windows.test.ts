@@ -4,7 +4,7 @@
 import { it, expect } from 'vitest';
 import { train } from '../../src/train/trainer.ts';
 import { windowStride, defaultTrainConfig } from '../../src/train/config.ts';
-import { epochBatches } from '../../src/train/split.ts';
+import { epochBatches } from '../../src/train/data.ts';
 import type { TrainConfig } from '../../src/train/config.ts';
 import { nextItemPairs } from '../../src/model/sequence.ts';
 import { presetOverrides, deepMerge } from '../../src/model/presets.ts';
