@@ -146,6 +146,20 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   console.log(`${ds.name}: ${ds.numUsers} users, ${ds.numItems} items, modalities ${ds.items.modalities.map((m) => `${m.name}(${m.dim})`).join(' ')}`);
   console.log(`model: ${modelName}${cfg.protocol === 'zeroShot' ? ' (zero-shot protocol)' : ''}`);
   const pr = progress();
+  // Ctrl-C or SIGTERM stops the run the way early stopping does: after the current step, the best
+  // weights so far are restored, tested and written (results.json says `interrupted`); the unfinished
+  // epoch is dropped, so `last` holds the end of the last whole one and --resume continues from there.
+  // A long run (≈ 25 min on ML-100K here) is not lost to one keystroke; a second signal quits at once.
+  // CF pretraining (about a minute on ML-100K) is not cut: the stop comes when it ends.
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stop.signal.aborted) process.exit(sig === 'SIGINT' ? 130 : 143);
+    stop.abort();
+    pr.stop();
+    console.error(`\n${sig}: stopping after this step; the best weights so far are tested and written to ${join(out, 'results.json')} (--resume ${out} continues the run; ${sig} again quits now)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let res;
   try {
     res = await train(ds, cfg, {
@@ -155,14 +169,19 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
       dataSource: { ...src, model: modelName } as unknown as Record<string, unknown>,
       onStep: pr.onStep,
       onEpoch: pr.onEpoch,
+      signal: stop.signal,
     });
   } finally {
     pr.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
-  writeRunFiles(out, resultsJson(modelName, ds, res), res.ranks);
+  const interrupted = stop.signal.aborted;
+  writeRunFiles(out, { ...resultsJson(modelName, ds, res), ...(interrupted ? { interrupted: true } : {}) }, res.ranks);
   const cols = cfg.protocol === 'zeroShot' ? [...ZERO_SHOT_COLUMNS, 'NDCG@10'] : LOO_COLUMNS;
   const coldRows = (res.testByColdness ?? []).map((g): [string, Record<string, number>] => [`test, ${g.targets} targets (${g.users} users)`, g.metrics]);
-  console.log(`\n${metricsTable([['valid', res.valid], ['test', res.test], ...coldRows], cols)}\n${PROTOCOL_NOTE[cfg.protocol]}\nwrote ${join(out, 'results.json')}`);
+  const stopped = interrupted ? `interrupted: the best of the epochs finished (epoch ${res.bestEpoch})\n` : '';
+  console.log(`\n${stopped}${metricsTable([['valid', res.valid], ['test', res.test], ...coldRows], cols)}\n${PROTOCOL_NOTE[cfg.protocol]}\nwrote ${join(out, 'results.json')}`);
 }
 
 /** The checkpoint's model on its data set (weights loaded). */
