@@ -118,11 +118,15 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
     src = prev.data as DataSource;
   }
   let cfg: TrainConfig = defaultTrainConfig;
-  const modelName = o.model ?? ((prev?.data as { model?: string } | null)?.model) ?? 'mufasa';
+  // A preset named now or when the run started; without one the config alone defines the model.
+  const preset = o.model ?? (prev?.data as { model?: string } | null)?.model;
   if (o.config) cfg = deepMerge(cfg, JSON.parse(readFileSync(o.config, 'utf8')), o.config);
   const saved = prev ? savedTrainConfig(prev.config, `${resumeFrom} config`) : null;
   if (saved && !o.config) cfg = saved;
-  else cfg = deepMerge(cfg, presetOverrides(modelName), `model preset '${modelName}'`);
+  else if (preset) cfg = deepMerge(cfg, presetOverrides(preset), `model preset '${preset}'`);
+  // What logs and results.json call the model: the preset, else the config's architecture (a config
+  // with arch 'sasrec' and no --model is SASRec, not 'mufasa').
+  const modelName = preset ?? cfg.arch;
   if (o.epochs) cfg = { ...cfg, epochs: +o.epochs };
   if (o.seed) cfg = { ...cfg, seed: +o.seed };
   if (o.zeroShot) cfg = { ...cfg, protocol: 'zeroShot' };
@@ -166,7 +170,7 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
       checkpointDir: join(out, 'checkpoint'),
       lastDir: join(out, 'last'),
       resumeFrom,
-      dataSource: { ...src, model: modelName } as unknown as Record<string, unknown>,
+      dataSource: { ...src, ...(preset ? { model: preset } : {}) } as unknown as Record<string, unknown>,
       onStep: pr.onStep,
       onEpoch: pr.onEpoch,
       signal: stop.signal,

@@ -4,7 +4,7 @@
 // process on the built-in synthetic data set (SASRec: no CF or MFL stage before the epochs).
 import { it, expect, afterAll } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,10 +83,14 @@ it('SIGINT stops training after the step, tests the best weights, and --resume c
 
 it('a second SIGINT quits at once with status 130', async () => {
   const out = join(scratch, 'run2');
-  const r = await mufasa(['train', '--model', 'sasrec', '--epochs', '40', '--out', out], [
+  // SASRec by its config alone (no --model): the log names the architecture, not the 'mufasa' default.
+  const config = join(scratch, 'sasrec.json');
+  writeFileSync(config, JSON.stringify({ arch: 'sasrec', maxLen: 40, mflEpochs: 0, cfEpochs: 0 }));
+  const r = await mufasa(['train', '--config', config, '--epochs', '40', '--out', out], [
     { after: /\[sal\] epoch 1:/, send: 'SIGINT' },
     { after: /SIGINT: stopping/, send: 'SIGINT' },
   ]);
   expect(r.code).toBe(130);
+  expect(r.stdout).toMatch(/^model: sasrec$/m);
   expect(existsSync(join(out, 'results.json'))).toBe(false);
 });
