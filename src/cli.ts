@@ -184,7 +184,7 @@ async function cmdTrain(o: Record<string, string | undefined>): Promise<void> {
   writeRunFiles(out, { ...resultsJson(modelName, ds, res), ...(interrupted ? { interrupted: true } : {}) }, res.ranks);
   const cols = cfg.protocol === 'zeroShot' ? [...ZERO_SHOT_COLUMNS, 'NDCG@10'] : LOO_COLUMNS;
   const coldRows = (res.testByColdness ?? []).map((g): [string, Record<string, number>] => [`test, ${g.targets} targets (${g.users} users)`, g.metrics]);
-  const stopped = interrupted ? `interrupted: the best of the epochs finished (epoch ${res.bestEpoch})\n` : '';
+  const stopped = !interrupted ? '' : res.bestEpoch > 0 ? `interrupted: the best of the epochs finished (epoch ${res.bestEpoch})\n` : 'interrupted before the first SAL epoch ended: these are the weights before it\n';
   console.log(`\n${stopped}${metricsTable([['valid', res.valid], ['test', res.test], ...coldRows], cols)}\n${PROTOCOL_NOTE[cfg.protocol]}\nwrote ${join(out, 'results.json')}`);
 }
 
